@@ -1,0 +1,55 @@
+// The audit-log writer: bounded queue -> batched COPY on its own thread -> spool on failure.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "db/audit_row.h"
+
+namespace hookguard::db {
+
+struct AuditWriterOptions {
+  std::string dsn;
+  std::size_t batch_size = 1000;
+  int flush_interval_ms = 100;
+  std::size_t queue_capacity = 100000;
+  std::string spool_dir = "var/spool";
+  int stall_spool_after_ms = 2000;  // a writer stuck this long makes producers spool directly
+};
+
+/// Counters, readable from any thread (exported in /metrics).
+struct AuditCounters {
+  std::atomic<std::uint64_t> enqueued{0};
+  std::atomic<std::uint64_t> written{0};     // committed to PostgreSQL (incl. replayed)
+  std::atomic<std::uint64_t> spooled{0};     // rows that had to go to the spool file
+  std::atomic<std::uint64_t> replayed{0};    // spooled rows later committed
+  std::atomic<std::uint64_t> quarantined{0}; // rows PostgreSQL rejected, kept in a side file
+  std::atomic<std::uint64_t> flush_errors{0};
+};
+
+/// Never blocks a request on PostgreSQL. enqueue() is thread-safe and O(1).
+class AuditWriter {
+ public:
+  explicit AuditWriter(AuditWriterOptions options);
+  ~AuditWriter();  // stop()s
+  AuditWriter(const AuditWriter&) = delete;
+  AuditWriter& operator=(const AuditWriter&) = delete;
+
+  /// Starts the writer thread (replays any spool left by an earlier run first).
+  void start();
+  /// Queues one row; when the queue is full or the writer is stalled, the row goes to the spool.
+  void enqueue(AuditRow row);
+  /// Drains the queue to PostgreSQL (or the spool) and joins the thread. Idempotent.
+  void stop();
+
+  std::size_t queue_depth() const;
+  const AuditCounters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hookguard::db

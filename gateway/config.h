@@ -1,0 +1,92 @@
+// gateway.yaml: plain structs with defaults, parsed strictly, overridable from the environment.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/result.h"
+
+namespace hookguard::gateway {
+
+struct IngressConfig {
+  std::string address = "0.0.0.0";
+  int port = 8080;
+  int threads = 2;
+  std::int64_t max_body_bytes = 10485760;
+  int header_timeout_ms = 10000;
+  int body_timeout_ms = 30000;
+  int keepalive_timeout_ms = 60000;
+};
+
+struct AdminConfig {
+  std::string address = "127.0.0.1";
+  int port = 8081;
+  std::string token_env = "HOOKGUARD_ADMIN_TOKEN";
+};
+
+struct PostgresConfig {
+  std::string dsn = "postgresql://hookguard@127.0.0.1:5432/hookguard";
+  int pool_size = 4;
+};
+
+struct RedisConfig {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password_env;
+  int connect_timeout_ms = 200;
+  int command_timeout_ms = 100;
+};
+
+struct AuditConfig {
+  int batch_size = 1000;
+  int flush_interval_ms = 100;
+  int queue_capacity = 100000;
+  std::string spool_dir = "var/spool";
+};
+
+struct SecretsConfig {
+  std::string master_key_env = "HOOKGUARD_MASTER_KEY";
+  std::string master_key_file;
+};
+
+struct UpstreamConfig {
+  int connect_timeout_ms = 2000;
+  int timeout_ms = 8000;
+  int max_connections = 256;
+  std::int64_t max_response_bytes = 1048576;
+  std::vector<std::string> deny_networks{"169.254.0.0/16", "fe80::/10"};
+};
+
+/// The whole gateway configuration (DESIGN §6).
+struct Config {
+  IngressConfig ingress;
+  AdminConfig admin;
+  PostgresConfig postgres;
+  RedisConfig redis;
+  std::vector<std::string> trusted_proxies;
+  AuditConfig audit;
+  SecretsConfig secrets;
+  UpstreamConfig upstream;
+};
+
+/// Reads an environment variable; injectable for tests.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+/// The process environment.
+EnvLookup process_env();
+
+/// Parses YAML text: unknown keys and out-of-range values are errors naming the key path
+/// ("ingress.port: must be 1-65535, got 70000"). Then applies HOOKGUARD_<SECTION>_<KEY>
+/// overrides from `env` (lists as comma-separated text), validated the same way.
+Result<Config> parse_config(const std::string& yaml_text, const EnvLookup& env);
+
+/// Reads and parses a file; a missing file is an error naming the path.
+Result<Config> load_config(const std::string& path, const EnvLookup& env);
+
+/// Cross-field rules that `serve` enforces (upstream timeouts below the ingress timeouts, ...).
+Result<void> validate_for_serve(const Config& config);
+
+}  // namespace hookguard::gateway

@@ -1,0 +1,75 @@
+// The upstream forwarder: takes a prepared request, returns a result; knows nothing of ingress.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/headers.h"
+
+namespace hookguard::gateway {
+
+/// A request ready to send: URL complete (suffix and query appended), headers final.
+struct UpstreamRequest {
+  std::string method;
+  std::string url;
+  policy::HeaderList headers;  // already filtered; the forwarder adds only Host/Content-Length
+  std::string body;
+  int timeout_ms = 8000;  // total, connect included
+};
+
+/// What came back from the upstream, or why nothing did.
+struct UpstreamResult {
+  enum class Kind {
+    kOk,             // an HTTP response arrived (any status)
+    kConnectError,   // refused, unreachable, DNS failure, reset, malformed response
+    kTimeout,        // connect or total timeout
+    kDenied,         // the resolved address is inside upstream.deny_networks
+    kTooLarge,       // response body over max_response_bytes
+    kBusy,           // too many requests in flight
+    kShuttingDown,   // the forwarder is stopping
+  };
+  Kind kind = Kind::kConnectError;
+  int status = 0;
+  policy::HeaderList headers;  // hop-by-hop fields removed
+  std::string body;
+  int elapsed_ms = 0;
+  std::string error;  // internal detail for the log; never sent to the client
+};
+
+struct ForwarderOptions {
+  int connect_timeout_ms = 2000;
+  int max_connections = 256;           // pooled keep-alive connections in total
+  int max_in_flight = 10000;           // beyond this, kBusy at once
+  std::int64_t max_response_bytes = 1048576;
+  std::vector<std::string> deny_networks{"169.254.0.0/16", "fe80::/10"};
+  int max_connection_age_s = 4;        // below common upstream keep-alive timeouts (Node: 5 s)
+};
+
+/// Sends requests on one event-loop thread; a slow upstream never delays another request.
+class Forwarder {
+ public:
+  using Callback = std::function<void(UpstreamResult)>;
+
+  explicit Forwarder(ForwarderOptions options);
+  ~Forwarder();  // stop()s
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  void start();
+  /// Queues `request`; `done` runs exactly once, on the forwarder thread (or inline with
+  /// kShuttingDown/kBusy when the request cannot be queued).
+  void submit(UpstreamRequest request, Callback done);
+  /// Finishes in-flight requests (up to their timeouts), then joins the thread. Idempotent.
+  void stop();
+
+  std::size_t in_flight() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hookguard::gateway

@@ -1,0 +1,39 @@
+// The RateLimitStore port implemented on Redis with one Lua call per hit.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "policy/ports.h"
+
+namespace hookguard::gateway {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;  // empty: no AUTH
+  int connect_timeout_ms = 200;
+  int command_timeout_ms = 100;
+  int breaker_open_ms = 1000;  // after a failure, fail fast for this long before reconnecting
+};
+
+/// Sliding-window counter in Redis (EVALSHA, NOSCRIPT -> EVAL, Redis TIME). One hiredis context
+/// per calling thread (hiredis is not thread-safe); a failed context is freed and rebuilt later.
+class RedisRateLimitStore final : public policy::RateLimitStore {
+ public:
+  explicit RedisRateLimitStore(RedisOptions options);
+  ~RedisRateLimitStore() override;
+
+  policy::RateLimitReply hit(const policy::RateLimitQuery& query) override;
+  /// PING on this thread's connection: for /readyz.
+  bool ping();
+
+  std::uint64_t errors() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hookguard::gateway

@@ -1,0 +1,40 @@
+// The check chain: size -> IP -> rate -> HMAC, as one pure function of plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "policy/compiled_trigger.h"
+#include "policy/headers.h"
+#include "policy/outcome.h"
+#include "policy/ports.h"
+#include "policy/request_view.h"
+
+namespace hookguard::policy {
+
+/// What the chain decided, and every log flag of DESIGN §2 that it determined.
+struct ChainResult {
+  /// kForwarded when the request goes on to the upstream; otherwise the rejection. In monitor
+  /// mode this is the outcome enforce mode *would* have had, while `forward` is still true.
+  Outcome outcome = Outcome::kForwarded;
+  bool forward = true;                 // send it upstream (always true in monitor mode)
+  bool monitor_override = false;       // monitor mode let a failing request through
+  std::optional<bool> hmac_verified;   // nullopt: not checked
+  std::optional<bool> ip_allowed;      // nullopt: not checked
+  bool rate_limited = false;           // the limit was exceeded (even in monitor mode)
+  bool rate_limit_store_error = false; // Redis failed; on_store_error decided
+  HeaderList response_headers;         // RateLimit-Limit/Remaining/Reset, Retry-After
+  std::string detail;                  // internal note for the log's error_message; no secrets
+};
+
+/// Runs stages 0b-4 of DESIGN §2 for a resolved, enabled trigger. Stops at the first reject in
+/// enforce mode; runs every stage in monitor mode. Calls `store` at most once.
+ChainResult run_chain(const RequestView& request, const CompiledTrigger& trigger,
+                      RateLimitStore& store);
+
+/// The Redis key for a request's rate-limit bucket: per trigger, or per trigger and source
+/// (IPv6 aggregated to /64). The `{t<id>}` hash tag keeps a trigger's keys on one cluster slot.
+std::string rate_limit_key(const CompiledTrigger& trigger, const IpAddress& source_ip);
+
+}  // namespace hookguard::policy

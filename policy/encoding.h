@@ -1,0 +1,28 @@
+// Hex and base64 codecs and random tokens.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hookguard::policy {
+
+/// Lower-case hex of `bytes`.
+std::string to_hex(std::string_view bytes);
+/// Decodes hex (either case); nullopt on odd length or a non-hex character.
+std::optional<std::string> from_hex(std::string_view hex);
+/// Standard base64 with padding.
+std::string to_base64(std::string_view bytes);
+/// Decodes standard base64 (padding optional); nullopt on any invalid character.
+std::optional<std::string> from_base64(std::string_view text);
+/// `n` bytes from the OS CSPRNG (OpenSSL RAND_bytes).
+std::string random_bytes(std::size_t n);
+/// `n` characters of [0-9A-Za-z], uniformly drawn from the CSPRNG.
+std::string random_base62(std::size_t n);
+/// A new trigger key: "wh_" + 32 base62 characters.
+std::string generate_trigger_key();
+/// A new random UUID v4 in canonical text form.
+std::string generate_uuid_v4();
+
+}  // namespace hookguard::policy
