@@ -1,0 +1,194 @@
+#include "policy/chain.h"
+
+#include <algorithm>
+#include <array>
+
+#include "policy/signature.h"
+
+namespace hookguard::policy {
+namespace {
+
+// What one stage decided: pass, or the outcome enforce mode answers with. Stages record their
+// log flags in the ChainResult; they never answer, log or count.
+struct Decision {
+  bool pass = true;
+  Outcome outcome = Outcome::kForwarded;
+  std::string note;  // for ChainResult::detail; never secrets
+};
+
+Decision pass_with(std::string note = {}) { return {true, Outcome::kForwarded, std::move(note)}; }
+Decision reject(Outcome outcome, std::string note) { return {false, outcome, std::move(note)}; }
+
+struct StageInput {
+  const RequestView& request;
+  const HeaderList& headers;
+  const CompiledTrigger& trigger;
+  RateLimitStore& store;
+};
+
+using StageFn = Decision (*)(const StageInput&, ChainResult&);
+
+Decision check_method(const StageInput& in, ChainResult&) {
+  if (in.trigger.allows_method(in.request.method)) return pass_with();
+  return reject(Outcome::kMethodNotAllowed, "method_not_allowed");
+}
+
+Decision check_size(const StageInput& in, ChainResult&) {
+  const std::uint64_t limit =
+      static_cast<std::uint64_t>(in.trigger.spec.policy.payload_size_limit_kb) * 1024;
+  if (in.request.content_length && *in.request.content_length > limit) {
+    return reject(Outcome::kPayloadTooLarge, "payload_too_large: content-length " +
+                                                 std::to_string(*in.request.content_length) +
+                                                 " > " + std::to_string(limit));
+  }
+  if (in.request.body.size() > limit) {
+    return reject(Outcome::kPayloadTooLarge, "payload_too_large: body " +
+                                                 std::to_string(in.request.body.size()) + " > " +
+                                                 std::to_string(limit));
+  }
+  return pass_with();
+}
+
+Decision check_ip(const StageInput& in, ChainResult& result) {
+  if (!in.trigger.spec.policy.ip_allowlist.enabled) return pass_with();
+  const bool allowed = in.trigger.allowlist.contains(in.request.source_ip);
+  result.ip_allowed = allowed;
+  if (allowed) return pass_with();
+  return reject(Outcome::kIpDenied, "ip_denied: " + in.request.source_ip.to_string());
+}
+
+void add_rate_headers(HeaderList& headers, std::int64_t limit, std::int64_t remaining,
+                      std::int64_t reset) {
+  headers.set("RateLimit-Limit", std::to_string(limit));
+  headers.set("RateLimit-Remaining", std::to_string(remaining));
+  headers.set("RateLimit-Reset", std::to_string(reset));
+}
+
+Decision check_rate(const StageInput& in, ChainResult& result) {
+  const auto& rate = in.trigger.spec.policy.rate_limit;
+  if (!rate.enabled) return pass_with();
+  const RateLimitQuery query{rate_limit_key(in.trigger, in.request.source_ip), rate.requests,
+                             rate.window_seconds};
+  RateLimitReply reply;
+  try {
+    reply = in.store.hit(query);
+  } catch (...) {
+    // The port promises not to throw; if an adapter breaks that promise, it is a store error.
+    reply = RateLimitReply{};
+    reply.error = "store threw";
+  }
+  const std::int64_t limit = reply.limit > 0 ? reply.limit : rate.requests;
+  switch (reply.kind) {
+    case RateLimitReply::Kind::kAllowed:
+      add_rate_headers(result.response_headers, limit, std::max<std::int64_t>(reply.remaining, 0),
+                       std::max<std::int64_t>(reply.reset_seconds, 1));
+      return pass_with();
+    case RateLimitReply::Kind::kLimited: {
+      result.rate_limited = true;
+      const std::int64_t retry_after = std::max<std::int64_t>(reply.retry_after_seconds, 1);
+      const std::int64_t reset = reply.reset_seconds > 0 ? reply.reset_seconds : retry_after;
+      add_rate_headers(result.response_headers, limit, 0, reset);
+      result.response_headers.set("Retry-After", std::to_string(retry_after));
+      return reject(Outcome::kRateLimited,
+                    "rate_limited: retry after " + std::to_string(retry_after) + "s");
+    }
+    case RateLimitReply::Kind::kStoreError:
+      break;
+  }
+  result.rate_limit_store_error = true;
+  std::string note = "rate_limit_store_error: " + reply.error;
+  // DESIGN §2: on_store_error decides, like Envoy's failure_mode_allow.
+  if (rate.on_store_error == StoreErrorMode::kOpen) return pass_with(std::move(note));
+  return reject(Outcome::kRateLimitStoreError, std::move(note));
+}
+
+Decision check_hmac(const StageInput& in, ChainResult& result) {
+  const auto& hmac = in.trigger.spec.policy.hmac;
+  if (!hmac.enabled) return pass_with();
+  const std::int64_t now_ms = in.request.now_unix_ms;
+  // Floor division: a timestamp is compared in whole seconds, also before 1970 in tests.
+  const std::int64_t now_s = now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000;
+  const auto status =
+      verify_signature(hmac, in.headers, in.request.body, in.trigger.secrets_at(now_ms), now_s);
+  result.hmac_verified = status == SignatureStatus::kValid;
+  switch (status) {
+    case SignatureStatus::kValid:
+      return pass_with();
+    case SignatureStatus::kMissing:
+      return reject(Outcome::kSignatureMissing, "signature_missing: no " + signature_header(hmac));
+    case SignatureStatus::kInvalid:
+      break;
+  }
+  return reject(Outcome::kSignatureInvalid, "signature_invalid");
+}
+
+struct Stage {
+  StageFn run;
+  bool enforced_in_monitor_mode;
+};
+
+// DESIGN §2, stages 0b-4. Cheapest and least trusting first, so that every stage only spends
+// work on requests the earlier ones let through.
+constexpr std::array<Stage, 5> kStages{{
+    {check_method, true},  // 0b: routing, not policy: a wrong method is never forwarded
+    {check_size, false},   // 1: costs nothing, and caps what every later stage may touch
+    {check_ip, false},     // 2: one lookup; an unlisted sender spends no Redis call and no hash
+    {check_rate, false},   // 3: before HMAC so a flood costs one Redis call, not a body hash
+    {check_hmac, false},   // 4: the dearest check (hashes the body), on what survived the rest
+}};
+
+void append_detail(std::string& detail, const std::string& note) {
+  if (note.empty()) return;
+  if (!detail.empty()) detail += "; ";
+  detail += note;
+}
+
+}  // namespace
+
+ChainResult run_chain(const RequestView& request, const CompiledTrigger& trigger,
+                      RateLimitStore& store) {
+  ChainResult result;
+  try {
+    static const HeaderList kNoHeaders;
+    const StageInput input{request, request.headers ? *request.headers : kNoHeaders, trigger,
+                           store};
+    const bool monitor = trigger.spec.mode == Mode::kMonitor;
+    bool failed = false;
+    for (const auto& stage : kStages) {
+      const Decision decision = stage.run(input, result);
+      append_detail(result.detail, decision.note);
+      if (decision.pass) continue;
+      if (!monitor || stage.enforced_in_monitor_mode) {
+        result.outcome = decision.outcome;
+        result.forward = false;
+        result.monitor_override = false;
+        return result;
+      }
+      // Monitor mode: remember the first would-be failure, keep running the rest.
+      if (!failed) result.outcome = decision.outcome;
+      failed = true;
+      result.monitor_override = true;
+    }
+    result.forward = true;
+    // The sender gets the upstream's answer, not our 429: a Retry-After on it would mislead.
+    if (monitor && failed) result.response_headers.remove("Retry-After");
+    return result;
+  } catch (...) {
+    // Only allocation can throw here; refuse rather than forward an unchecked request.
+    ChainResult refused;
+    refused.outcome = Outcome::kUpstreamBusy;
+    refused.forward = false;
+    refused.detail = "internal: chain failed";
+    return refused;
+  }
+}
+
+std::string rate_limit_key(const CompiledTrigger& trigger, const IpAddress& source_ip) {
+  std::string key = "hg:rl:{t" + std::to_string(trigger.spec.id) + "}";
+  if (!trigger.spec.policy.rate_limit.per_source_ip) return key;
+  // One IPv6 host usually owns a whole /64; per-address buckets would be trivially evaded.
+  const IpAddress bucket = source_ip.is_v4() ? source_ip : source_ip.masked(64);
+  return key + ":" + bucket.to_string();
+}
+
+}  // namespace hookguard::policy

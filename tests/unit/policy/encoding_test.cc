@@ -1,0 +1,94 @@
+#include "policy/encoding.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <set>
+
+namespace hookguard::policy {
+namespace {
+
+TEST(Hex, EncodesLowerCaseAndDecodesEitherCase) {
+  EXPECT_EQ(to_hex(std::string("\x00\x01\xab\xff", 4)), "0001abff");
+  EXPECT_EQ(*from_hex("0001ABff"), std::string("\x00\x01\xab\xff", 4));
+  EXPECT_EQ(*from_hex(""), "");
+}
+
+TEST(Hex, RejectsOddLengthAndNonHex) {
+  EXPECT_FALSE(from_hex("abc").has_value());
+  EXPECT_FALSE(from_hex("zz").has_value());
+  EXPECT_FALSE(from_hex("0 ").has_value());
+  EXPECT_FALSE(from_hex("0x").has_value());
+}
+
+// RFC 4648 §10 test vectors.
+TEST(Base64, MatchesRfc4648Vectors) {
+  const std::array<std::pair<std::string_view, std::string_view>, 7> vectors{{
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
+  }};
+  for (const auto& [plain, encoded] : vectors) {
+    EXPECT_EQ(to_base64(plain), encoded);
+    ASSERT_TRUE(from_base64(encoded).has_value()) << encoded;
+    EXPECT_EQ(*from_base64(encoded), plain);
+  }
+}
+
+TEST(Base64, PaddingIsOptional) {
+  EXPECT_EQ(*from_base64("Zg"), "f");
+  EXPECT_EQ(*from_base64("Zm8"), "fo");
+}
+
+TEST(Base64, RejectsInvalidInput) {
+  for (std::string_view bad : {"Z", "Zg=", "Z===", "Zg===", "Zm9v=", "Zg==Zg==", "Zm9v\n", " Zm9v",
+                               "Zm-v", "Zm_v", "Zh==", "Zm9=", "=", "=="}) {
+    EXPECT_FALSE(from_base64(bad).has_value()) << '"' << bad << '"';
+  }
+}
+
+TEST(Base64, RoundTripsEveryLengthAndByte) {
+  std::string data;
+  for (int i = 0; i < 300; ++i) {
+    data.push_back(static_cast<char>(i * 37));
+    ASSERT_EQ(*from_base64(to_base64(data)), data);
+  }
+}
+
+TEST(RandomBytes, HasTheRequestedLengthAndDiffers) {
+  EXPECT_EQ(random_bytes(0).size(), 0u);
+  EXPECT_EQ(random_bytes(32).size(), 32u);
+  EXPECT_NE(random_bytes(32), random_bytes(32));
+}
+
+TEST(RandomBase62, UsesOnlyTheAlphabetAndCoversIt) {
+  const std::string s = random_base62(20000);
+  ASSERT_EQ(s.size(), 20000u);
+  std::set<char> seen(s.begin(), s.end());
+  for (char c : seen) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c))) << c;
+  EXPECT_EQ(seen.size(), 62u);
+}
+
+TEST(TriggerKey, IsWhPlus32Base62) {
+  const std::string key = generate_trigger_key();
+  ASSERT_EQ(key.size(), 35u);
+  EXPECT_TRUE(key.starts_with("wh_"));
+  for (char c : key.substr(3)) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)));
+  EXPECT_NE(generate_trigger_key(), key);
+}
+
+TEST(UuidV4, HasCanonicalFormVersionAndVariant) {
+  const std::string uuid = generate_uuid_v4();
+  ASSERT_EQ(uuid.size(), 36u);
+  for (std::size_t i : {8u, 13u, 18u, 23u}) EXPECT_EQ(uuid[i], '-');
+  EXPECT_EQ(uuid[14], '4');
+  EXPECT_NE(std::string_view("89ab").find(uuid[19]), std::string_view::npos);
+  EXPECT_NE(generate_uuid_v4(), uuid);
+}
+
+}  // namespace
+}  // namespace hookguard::policy
