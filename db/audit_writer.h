@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "db/audit_row.h"
 
@@ -17,17 +18,28 @@ struct AuditWriterOptions {
   std::size_t queue_capacity = 100000;
   std::string spool_dir = "var/spool";
   int stall_spool_after_ms = 2000;  // a writer stuck this long makes producers spool directly
+  std::uint64_t spool_max_bytes = std::uint64_t{1} << 30;  // beyond it rows are dropped, loudly
 };
 
 /// Counters, readable from any thread (exported in /metrics).
 struct AuditCounters {
   std::atomic<std::uint64_t> enqueued{0};
-  std::atomic<std::uint64_t> written{0};     // committed to PostgreSQL (incl. replayed)
-  std::atomic<std::uint64_t> spooled{0};     // rows that had to go to the spool file
-  std::atomic<std::uint64_t> replayed{0};    // spooled rows later committed
-  std::atomic<std::uint64_t> quarantined{0}; // rows PostgreSQL rejected, kept in a side file
+  std::atomic<std::uint64_t> written{0};      // rows inserted (incl. replayed; not duplicates)
+  std::atomic<std::uint64_t> spooled{0};      // rows that had to go to the spool file
+  std::atomic<std::uint64_t> replayed{0};     // spooled rows later committed
+  std::atomic<std::uint64_t> quarantined{0};  // rows PostgreSQL rejected, kept in a side file
   std::atomic<std::uint64_t> flush_errors{0};
+  std::atomic<std::uint64_t> dropped{0};  // spool full or unwritable: lost, reported on stderr
 };
+
+/// Makes every string of `row` valid UTF-8 without NUL (bad bytes become U+FFFD) and cuts
+/// long fields at a character boundary; enqueue() applies it to every row.
+void sanitize_audit_row(AuditRow& row);
+/// `text` as valid UTF-8 without NUL, at most `max_bytes` bytes long.
+std::string sanitize_utf8(std::string_view text, std::size_t max_bytes);
+/// `dsn` (URI or key=value form) with client timeouts, keepalives and UTF-8 added where the
+/// caller did not set them: libpq has no other way to bound a call to a dead server.
+std::string audit_dsn_with_defaults(const std::string& dsn);
 
 /// Never blocks a request on PostgreSQL. enqueue() is thread-safe and O(1).
 class AuditWriter {

@@ -1,14 +1,11 @@
 // Applies the numbered SQL migrations compiled into the binary.
 #pragma once
 
+#include <pqxx/connection>
 #include <string>
 #include <vector>
 
 #include "policy/result.h"
-
-namespace pqxx {
-class connection;
-}
 
 namespace hookguard::db {
 

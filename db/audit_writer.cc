@@ -1,0 +1,497 @@
+#include "db/audit_writer.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "db/spool.h"
+
+namespace hookguard::db {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kWebhookKeyMax = 128;
+constexpr std::size_t kIdMax = 256;  // delivery_id, event_type
+constexpr std::size_t kUserAgentMax = 512;
+constexpr std::size_t kErrorMessageMax = 1024;
+constexpr std::size_t kShortFieldMax = 64;  // request_id, ips, method, outcome
+constexpr int kBackoffMinMs = 100;
+constexpr int kBackoffMaxMs = 5000;
+
+// Must match webhook_event_log (db/migrations/0001_*.sql) minus the generated id.
+constexpr const char* kColumns =
+    "created, trigger_id, webhook_key, request_id, delivery_id, event_type, source_ip, peer_ip, "
+    "user_agent, method, payload_size_bytes, outcome, status_code, error_message, hmac_verified, "
+    "rate_limited, ip_allowed, monitor, upstream_status, upstream_ms, processing_time_ms";
+const std::vector<std::string> kColumnList = {
+    "created",           "trigger_id",    "webhook_key",        "request_id",
+    "delivery_id",       "event_type",    "source_ip",          "peer_ip",
+    "user_agent",        "method",        "payload_size_bytes", "outcome",
+    "status_code",       "error_message", "hmac_verified",      "rate_limited",
+    "ip_allowed",        "monitor",       "upstream_status",    "upstream_ms",
+    "processing_time_ms"};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// COPY text input for timestamptz; explicit +00 so the session TimeZone cannot shift it.
+std::string format_timestamp(std::int64_t unix_us) {
+  std::int64_t secs = unix_us / 1000000;
+  std::int64_t micros = unix_us % 1000000;
+  if (micros < 0) {
+    micros += 1000000;
+    secs -= 1;
+  }
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(micros));
+  return buf;
+}
+
+void sanitize_optional(std::optional<std::string>& value, std::size_t max_bytes) {
+  if (value) *value = sanitize_utf8(*value, max_bytes);
+}
+
+bool has_param(const std::string& dsn, const std::string& key) {
+  return dsn.find(key + "=") != std::string::npos;
+}
+
+enum class WriteStatus { kOk, kDataError, kUnavailable };
+
+struct WriteResult {
+  WriteStatus status = WriteStatus::kOk;
+  std::string message;
+  std::uint64_t inserted = 0;
+  bool duplicate = false;  // unique_violation: the rows (or some) are already stored
+};
+
+}  // namespace
+
+std::string sanitize_utf8(std::string_view text, std::size_t max_bytes) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes));
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    std::size_t len = 0;
+    // RFC 3629 table 3-7: reject overlong forms, surrogates and code points past U+10FFFF.
+    if (c >= 0x01 && c <= 0x7F) {
+      len = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = (i + 1 < n && (s[i + 1] & 0xC0) == 0x80) ? 2 : 0;
+    } else if (c >= 0xE0 && c <= 0xEF && i + 2 < n) {
+      unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+      unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+      len = (s[i + 1] >= lo && s[i + 1] <= hi && (s[i + 2] & 0xC0) == 0x80) ? 3 : 0;
+    } else if (c >= 0xF0 && c <= 0xF4 && i + 3 < n) {
+      unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+      unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+      len = (s[i + 1] >= lo && s[i + 1] <= hi && (s[i + 2] & 0xC0) == 0x80 &&
+             (s[i + 3] & 0xC0) == 0x80)
+                ? 4
+                : 0;
+    }
+    std::string_view piece = len > 0 ? text.substr(i, len) : kReplacement;
+    if (out.size() + piece.size() > max_bytes) break;
+    out.append(piece);
+    i += len > 0 ? len : 1;
+  }
+  return out;
+}
+
+void sanitize_audit_row(AuditRow& row) {
+  row.webhook_key = sanitize_utf8(row.webhook_key, kWebhookKeyMax);
+  row.request_id = sanitize_utf8(row.request_id, kShortFieldMax);
+  sanitize_optional(row.delivery_id, kIdMax);
+  sanitize_optional(row.event_type, kIdMax);
+  sanitize_optional(row.source_ip, kShortFieldMax);
+  sanitize_optional(row.peer_ip, kShortFieldMax);
+  sanitize_optional(row.user_agent, kUserAgentMax);
+  row.method = sanitize_utf8(row.method, kShortFieldMax);
+  row.outcome = sanitize_utf8(row.outcome, kShortFieldMax);
+  sanitize_optional(row.error_message, kErrorMessageMax);
+}
+
+std::string audit_dsn_with_defaults(const std::string& dsn) {
+  const std::vector<std::pair<std::string, std::string>> defaults = {
+      {"connect_timeout", "2"},    {"keepalives", "1"},
+      {"keepalives_idle", "5"},    {"keepalives_interval", "2"},
+      {"keepalives_count", "2"},   {"tcp_user_timeout", "5000"},
+      {"client_encoding", "UTF8"}, {"application_name", "hookguard-audit"}};
+  const bool uri = dsn.rfind("postgresql://", 0) == 0 || dsn.rfind("postgres://", 0) == 0;
+  std::string out = dsn;
+  bool has_query = uri && dsn.find('?') != std::string::npos;
+  for (const auto& [key, value] : defaults) {
+    if (has_param(dsn, key)) continue;
+    if (uri) {
+      out += has_query ? '&' : '?';
+      has_query = true;
+    } else if (!out.empty()) {
+      out += ' ';
+    }
+    out += key + "=" + value;
+  }
+  return out;
+}
+
+struct AuditWriter::Impl {
+  explicit Impl(AuditWriterOptions o) : options(std::move(o)) {
+    dsn = audit_dsn_with_defaults(options.dsn);
+    if (options.batch_size == 0) options.batch_size = 1;
+    auto opened = Spool::open(SpoolOptions{options.spool_dir, options.spool_max_bytes});
+    if (opened) {
+      spool = std::move(*opened);
+    } else {
+      std::fprintf(stderr,
+                   "hookguard: audit writer: NO SPOOL, rows that cannot reach "
+                   "PostgreSQL will be lost: %s\n",
+                   opened.error().message.c_str());
+    }
+  }
+
+  AuditWriterOptions options;
+  std::string dsn;
+  AuditCounters counters;
+  std::unique_ptr<Spool> spool;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<AuditRow> queue;
+  bool stopping = false;
+  bool running = false;  // the writer thread owns the queue
+  std::thread thread;
+  std::mutex stop_mu;  // serialises stop() callers
+
+  // Set while the writer waits on PostgreSQL; producers spool when it stays set too long.
+  std::atomic<std::int64_t> busy_since_ms{0};
+
+  // Writer-thread state only.
+  std::unique_ptr<pqxx::connection> conn;
+  Clock::time_point next_connect{};
+  int backoff_ms = kBackoffMinMs;
+  bool reported_down = false;
+
+  bool spool_rows(const std::vector<AuditRow>& rows) {
+    if (rows.empty()) return true;
+    if (!spool) {
+      counters.dropped += rows.size();
+      std::fprintf(stderr, "hookguard: AUDIT ROWS LOST: %zu rows, no spool available\n",
+                   rows.size());
+      return false;
+    }
+    auto stored = spool->append(rows);
+    if (!stored) {
+      counters.dropped += rows.size();
+      std::fprintf(stderr, "hookguard: AUDIT ROWS LOST: %zu rows, spool append failed: %s\n",
+                   rows.size(), stored.error().message.c_str());
+      return false;
+    }
+    counters.spooled += *stored;
+    counters.dropped += rows.size() - *stored;
+    return true;
+  }
+
+  void mark_unavailable(const std::string& why) {
+    conn.reset();
+    ++counters.flush_errors;
+    next_connect = Clock::now() + std::chrono::milliseconds(backoff_ms);
+    backoff_ms = std::min(backoff_ms * 2, kBackoffMaxMs);
+    if (!reported_down) {
+      reported_down = true;
+      std::fprintf(stderr, "hookguard: audit writer: PostgreSQL unavailable, spooling to %s: %s\n",
+                   options.spool_dir.c_str(), why.c_str());
+    }
+  }
+
+  // Rebuilds the connection after a failure rather than trusting libpqxx 6's deprecated
+  // reactivation, which loses temp tables and can fail again later.
+  bool ensure_connection() {
+    if (conn) return true;
+    if (Clock::now() < next_connect) return false;
+    busy_since_ms = now_ms();
+    try {
+      conn = std::make_unique<pqxx::connection>(dsn);
+    } catch (const std::exception& e) {
+      busy_since_ms = 0;
+      mark_unavailable(e.what());
+      return false;
+    }
+    busy_since_ms = 0;
+    backoff_ms = kBackoffMinMs;
+    if (reported_down) {
+      reported_down = false;
+      std::fprintf(stderr, "hookguard: audit writer: PostgreSQL is back\n");
+    }
+    return true;
+  }
+
+  // Idempotent form (replays, and any batch that hit a duplicate): one transaction, COPY into a
+  // temp table, then INSERT ... ON CONFLICT DO NOTHING, so a row already stored is skipped.
+  // Fresh batches COPY straight into the table, which costs the server about a third less; a
+  // duplicate there fails the COPY with 23505 and the caller retries the idempotent form.
+  WriteResult copy_rows(const std::vector<AuditRow>& rows, std::size_t lo, std::size_t hi,
+                        bool idempotent) {
+    WriteResult result;
+    busy_since_ms = now_ms();
+    try {
+      pqxx::work tx(*conn, "hookguard_audit");
+      if (idempotent) {
+        // CREATE ... AS SELECT ... WITH NO DATA, not LIKE: it takes exactly our columns and no
+        // NOT NULL on an id column that COPY never fills.
+        tx.exec0(std::string("CREATE TEMP TABLE hookguard_audit_batch ON COMMIT DROP AS SELECT ") +
+                 kColumns + " FROM webhook_event_log WITH NO DATA");
+      }
+      {
+        pqxx::stream_to stream(tx, idempotent ? "hookguard_audit_batch" : "webhook_event_log",
+                               kColumnList);
+        try {
+          for (std::size_t i = lo; i < hi; ++i) {
+            const AuditRow& r = rows[i];
+            stream << std::make_tuple(
+                format_timestamp(r.created_unix_us), r.trigger_id, r.webhook_key, r.request_id,
+                r.delivery_id, r.event_type, r.source_ip, r.peer_ip, r.user_agent, r.method,
+                r.payload_size_bytes, r.outcome, r.status_code, r.error_message, r.hmac_verified,
+                r.rate_limited, r.ip_allowed, r.monitor, r.upstream_status, r.upstream_ms,
+                r.processing_time_ms);
+          }
+        } catch (...) {
+          // The destructor swallows errors; complete() closes the COPY so the real error
+          // (the one thrown above) is what the caller sees.
+          try {
+            stream.complete();
+          } catch (...) {
+          }
+          throw;
+        }
+        stream.complete();
+      }
+      if (idempotent) {
+        pqxx::result inserted = tx.exec0(
+            std::string("INSERT INTO webhook_event_log (") + kColumns + ") SELECT " + kColumns +
+            " FROM hookguard_audit_batch ON CONFLICT (request_id, created) DO NOTHING");
+        result.inserted = static_cast<std::uint64_t>(inserted.affected_rows());
+      } else {
+        result.inserted = hi - lo;
+      }
+      tx.commit();
+    } catch (const pqxx::broken_connection& e) {
+      result = {WriteStatus::kUnavailable, e.what(), 0};
+    } catch (const pqxx::in_doubt_error& e) {
+      result = {WriteStatus::kUnavailable, e.what(), 0};
+    } catch (const pqxx::sql_error& e) {
+      const std::string& state = e.sqlstate();
+      // Class 22 (data exception) and 23 (integrity violation) belong to a row; anything else
+      // (missing table, shutdown, out of disk, ...) is the server's and must not quarantine.
+      bool row_fault = state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0;
+      bool open = conn && conn->is_open();
+      result = {row_fault && open ? WriteStatus::kDataError : WriteStatus::kUnavailable, e.what(),
+                0, state == "23505"};
+    } catch (const std::exception& e) {
+      result = {WriteStatus::kUnavailable, e.what(), 0};
+    }
+    busy_since_ms = 0;
+    return result;
+  }
+
+  // Bisects a batch that PostgreSQL refused until the rows at fault are single rows.
+  WriteStatus write_range(const std::vector<AuditRow>& rows, std::size_t lo, std::size_t hi,
+                          bool idempotent, std::vector<std::pair<AuditRow, std::string>>& poison,
+                          std::string& error) {
+    if (lo >= hi) return WriteStatus::kOk;
+    WriteResult r = copy_rows(rows, lo, hi, idempotent);
+    if (r.status == WriteStatus::kDataError && r.duplicate && !idempotent) {
+      idempotent = true;
+      r = copy_rows(rows, lo, hi, idempotent);
+    }
+    if (r.status == WriteStatus::kOk) {
+      counters.written += r.inserted;
+      return WriteStatus::kOk;
+    }
+    if (r.status == WriteStatus::kUnavailable) {
+      error = r.message;
+      return r.status;
+    }
+    if (hi - lo == 1) {
+      poison.emplace_back(rows[lo], r.message);
+      return WriteStatus::kOk;
+    }
+    std::size_t mid = lo + (hi - lo) / 2;
+    WriteStatus left = write_range(rows, lo, mid, idempotent, poison, error);
+    if (left != WriteStatus::kOk) return left;
+    return write_range(rows, mid, hi, idempotent, poison, error);
+  }
+
+  // Stores `rows` in PostgreSQL; false when PostgreSQL is unavailable (nothing is lost: the
+  // caller still holds the rows, and rows already committed are skipped on replay).
+  bool store(const std::vector<AuditRow>& rows, bool idempotent) {
+    if (!ensure_connection()) return false;
+    std::vector<std::pair<AuditRow, std::string>> poison;
+    std::string error;
+    if (write_range(rows, 0, rows.size(), idempotent, poison, error) != WriteStatus::kOk) {
+      mark_unavailable(error);
+      return false;
+    }
+    if (!poison.empty()) quarantine(poison);
+    return true;
+  }
+
+  void quarantine(const std::vector<std::pair<AuditRow, std::string>>& poison) {
+    counters.quarantined += poison.size();
+    bool kept = false;
+    if (spool) {
+      auto r = spool->quarantine(poison);
+      kept = r.has_value();
+      if (!r) std::fprintf(stderr, "hookguard: audit writer: %s\n", r.error().message.c_str());
+    }
+    std::fprintf(stderr,
+                 "hookguard: audit writer: PostgreSQL rejected %zu row(s), %s %s/quarantine.log; "
+                 "first: request_id=%s: %s\n",
+                 poison.size(), kept ? "kept in" : "COULD NOT KEEP them in",
+                 options.spool_dir.c_str(), poison.front().first.request_id.c_str(),
+                 poison.front().second.c_str());
+  }
+
+  // Replays one chunk of the spool; false when there was nothing to do or PostgreSQL is down.
+  bool replay_one_chunk() {
+    if (!spool || spool->empty() || !ensure_connection()) return false;
+    auto chunk = spool->peek(options.batch_size);
+    if (!chunk) {
+      std::fprintf(stderr, "hookguard: audit writer: spool replay: %s\n",
+                   chunk.error().message.c_str());
+      return false;
+    }
+    if (chunk->rows.empty()) return false;
+    // A spool written by an older build may predate a sanitising rule.
+    for (AuditRow& row : chunk->rows) sanitize_audit_row(row);
+    if (!store(chunk->rows, /*idempotent=*/true)) return false;
+    if (auto acked = spool->ack(*chunk); !acked) {
+      std::fprintf(stderr, "hookguard: audit writer: spool ack: %s\n",
+                   acked.error().message.c_str());
+      return false;
+    }
+    counters.replayed += chunk->rows.size();
+    return true;
+  }
+
+  void run() {
+    auto next_flush = Clock::now() + std::chrono::milliseconds(options.flush_interval_ms);
+    for (;;) {
+      bool stop_now = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stop_now = stopping;
+      }
+      // Spooled rows are older than anything queued: they go first, so order is kept.
+      if (!stop_now && replay_one_chunk()) continue;
+
+      std::vector<AuditRow> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait_until(lock, next_flush,
+                      [&] { return stopping || queue.size() >= options.batch_size; });
+        if (queue.size() < options.batch_size) {
+          next_flush = Clock::now() + std::chrono::milliseconds(options.flush_interval_ms);
+        }
+        const std::size_t n = std::min(queue.size(), options.batch_size);
+        batch.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+        stop_now = stopping;
+        if (stop_now && batch.empty()) {
+          running = false;
+          return;
+        }
+      }
+      if (batch.empty()) continue;
+      // While older rows wait in the spool, newer ones queue up behind them on disk.
+      if (spool && !spool->empty()) {
+        spool_rows(batch);
+      } else if (!store(batch, /*idempotent=*/false)) {
+        spool_rows(batch);
+      }
+    }
+  }
+};
+
+AuditWriter::AuditWriter(AuditWriterOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+AuditWriter::~AuditWriter() { stop(); }
+
+void AuditWriter::start() {
+  std::lock_guard<std::mutex> stop_lock(impl_->stop_mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->running || impl_->stopping) return;
+  impl_->running = true;
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void AuditWriter::enqueue(AuditRow row) {
+  sanitize_audit_row(row);
+  Impl& impl = *impl_;
+  ++impl.counters.enqueued;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    const std::int64_t busy_since = impl.busy_since_ms.load(std::memory_order_relaxed);
+    const bool stalled = busy_since != 0 && !impl.queue.empty() &&
+                         now_ms() - busy_since > impl.options.stall_spool_after_ms;
+    const bool accepting = !impl.stopping || impl.running;
+    if (accepting && !stalled && impl.queue.size() < impl.options.queue_capacity) {
+      impl.queue.push_back(std::move(row));
+      if (impl.queue.size() == impl.options.batch_size) impl.cv.notify_one();
+      return;
+    }
+  }
+  // Producer-side spooling: the queue is full or the writer hangs on PostgreSQL. Spool
+  // appends are serialised by the spool's own mutex.
+  impl.spool_rows({std::move(row)});
+}
+
+void AuditWriter::stop() {
+  std::lock_guard<std::mutex> stop_lock(impl_->stop_mu);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  // Never started, or rows raced in during shutdown: they still must not be lost.
+  std::vector<AuditRow> rest;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    rest.assign(std::make_move_iterator(impl_->queue.begin()),
+                std::make_move_iterator(impl_->queue.end()));
+    impl_->queue.clear();
+  }
+  impl_->spool_rows(rest);
+}
+
+std::size_t AuditWriter::queue_depth() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->queue.size();
+}
+
+const AuditCounters& AuditWriter::counters() const { return impl_->counters; }
+
+}  // namespace hookguard::db
