@@ -6,6 +6,7 @@
 #include <string>
 
 #include "policy/ports.h"
+#include "policy/rate_window.h"
 
 namespace hookguard::gateway {
 
@@ -16,6 +17,14 @@ struct RedisOptions {
   int connect_timeout_ms = 200;
   int command_timeout_ms = 100;
   int breaker_open_ms = 1000;  // after a failure, fail fast for this long before reconnecting
+  std::string key_prefix;      // prepended to every key: separates deployments sharing a Redis
+};
+
+/// What the script saw for one hit: Redis server time and the two windows' counts before the hit.
+/// Lets tests replay a real hit through policy::evaluate_window and compare the verdicts.
+struct RedisHitTrace {
+  std::int64_t now_ms = 0;
+  policy::WindowCounts counts;
 };
 
 /// Sliding-window counter in Redis (EVALSHA, NOSCRIPT -> EVAL, Redis TIME). One hiredis context
@@ -26,9 +35,12 @@ class RedisRateLimitStore final : public policy::RateLimitStore {
   ~RedisRateLimitStore() override;
 
   policy::RateLimitReply hit(const policy::RateLimitQuery& query) override;
+  /// hit(), also filling `trace` (when not null) from a successful script call.
+  policy::RateLimitReply hit(const policy::RateLimitQuery& query, RedisHitTrace* trace);
   /// PING on this thread's connection: for /readyz.
   bool ping();
 
+  /// hit() calls answered kStoreError so far (including those the open breaker refused).
   std::uint64_t errors() const;
 
  private:

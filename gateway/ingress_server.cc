@@ -1,0 +1,173 @@
+#include "gateway/ingress_server.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <sstream>
+
+namespace hookguard::gateway {
+
+namespace {
+
+using namespace Pistache;
+
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Pistache 0.0.5 writes only typed headers into a response (raw ones are silently dropped),
+// so every relayed or gateway header travels as one of these.
+class NamedHeader final : public Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  // A hash no built-in header has, so Pistache's checked casts never mistake this for one.
+  std::uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()) ^ 1; }
+  void parse(const std::string& data) override { value_ = data; }
+  void write(std::ostream& os) const override { os << value_; }
+
+ private:
+  std::string name_, value_;
+};
+
+class PistacheIngressHandler final : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(PistacheIngressHandler)
+
+  PistacheIngressHandler(std::shared_ptr<const Ingress> ingress, Metrics* metrics)
+      : ingress_(std::move(ingress)), metrics_(metrics) {}
+
+  void onRequest(const Http::Request& req, Http::ResponseWriter response) override {
+    InboundRequest in;
+    in.arrived_steady_us = steady_now_us();
+    in.arrived_unix_ms = unix_now_ms();
+    in.method = Http::methodString(req.method());
+    in.target = req.resource();
+    in.query = req.query().as_str();
+    if (!in.query.empty() && in.query.front() == '?') in.query.erase(0, 1);
+    // Pistache parses well-known headers into typed objects and keeps the rest raw; both are
+    // copied, because the Request is reset as soon as this function returns.
+    for (const auto& header : req.headers().list()) {
+      std::ostringstream value;
+      header->write(value);
+      in.headers.add(header->name(), value.str());
+    }
+    for (const auto& [name, raw] : req.headers().rawList()) in.headers.add(raw.name(), raw.value());
+    if (auto cl = req.headers().tryGet<Http::Header::ContentLength>()) {
+      in.content_length = cl->value();
+    }
+    in.body = req.body();
+    in.peer = req.address().host();
+
+    bool close = false;
+    if (auto conn = req.headers().tryGet<Http::Header::Connection>()) {
+      close = conn->control() == Http::ConnectionControl::Close;
+    }
+    if (req.version() == Http::Version::Http10 && !close) {
+      close = !(req.headers().tryGet<Http::Header::Connection>() &&
+                req.headers().tryGet<Http::Header::Connection>()->control() ==
+                    Http::ConnectionControl::KeepAlive);
+    }
+    auto writer = std::make_shared<Http::ResponseWriter>(std::move(response));
+    ingress_->handle(std::move(in), [writer, close](OutboundResponse out) {
+      send_response(*writer, std::move(out), close);
+    });
+  }
+
+  void onTimeout(const Http::Request& req, Http::ResponseWriter response) override {
+    if (metrics_) metrics_->count_library_timeout();
+    Http::Handler::onTimeout(req, std::move(response));
+  }
+
+ private:
+  static void send_response(Http::ResponseWriter& writer, OutboundResponse out, bool close) {
+    auto& headers = writer.headers();
+    // Pistache answers "Connection: Close" to HTTP/1.1 clients that sent no Connection header
+    // and `add` does not replace it: remove first, then state our intent explicitly.
+    headers.remove<Http::Header::Connection>();
+    headers.add<Http::Header::Connection>(close ? Http::ConnectionControl::Close
+                                                : Http::ConnectionControl::KeepAlive);
+    std::optional<Http::Mime::MediaType> mime;
+    for (auto& [name, value] : out.headers.fields()) {
+      if (policy::header_name_equals(name, "Content-Type")) {
+        // Content-Type is typed in Pistache; an unparseable upstream value is dropped.
+        try {
+          mime = Http::Mime::MediaType::fromString(value);
+        } catch (const std::exception&) {
+        }
+        continue;
+      }
+      headers.add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
+    }
+    if (mime) {
+      writer.send(static_cast<Http::Code>(out.status), out.body, *mime);
+    } else {
+      writer.send(static_cast<Http::Code>(out.status), out.body);
+    }
+  }
+
+  std::shared_ptr<const Ingress> ingress_;
+  Metrics* metrics_;
+};
+
+}  // namespace
+
+std::string listen_address_text(const std::string& address, int port) {
+  std::string host = address;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  // Pistache throws "Invalid port" on "::"-style hosts without brackets.
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(port);
+}
+
+IngressServer::IngressServer(const IngressConfig& config, std::shared_ptr<const Ingress> ingress,
+                             Metrics* metrics)
+    : config_(config), ingress_(std::move(ingress)), metrics_(metrics) {}
+
+IngressServer::~IngressServer() { stop(); }
+
+Result<void> IngressServer::start() {
+  try {
+    Address addr(listen_address_text(config_.address, config_.port));
+    endpoint_ = std::make_unique<Http::Endpoint>(addr);
+    auto opts = Http::Endpoint::options()
+                    .threads(config_.threads)
+                    .flags(Tcp::Options::ReuseAddr)
+                    // The limit covers request line + headers + body: leave 16 KiB of headers.
+                    .maxRequestSize(static_cast<std::size_t>(config_.max_body_bytes) + 16384)
+                    .headerTimeout(std::chrono::milliseconds(config_.header_timeout_ms))
+                    .bodyTimeout(std::chrono::milliseconds(config_.body_timeout_ms))
+                    .keepaliveTimeout(std::chrono::milliseconds(config_.keepalive_timeout_ms));
+    endpoint_->init(opts);
+    endpoint_->setHandler(Http::make_handler<PistacheIngressHandler>(ingress_, metrics_));
+    endpoint_->serveThreaded();
+  } catch (const std::exception& e) {
+    endpoint_.reset();
+    return fail("listen_failed", "ingress " + config_.address + ":" + std::to_string(config_.port) +
+                                     ": " + e.what());
+  }
+  return {};
+}
+
+std::uint16_t IngressServer::port() const {
+  return endpoint_ ? static_cast<std::uint16_t>(endpoint_->getPort()) : 0;
+}
+
+void IngressServer::stop() {
+  if (!endpoint_) return;
+  try {
+    endpoint_->shutdown();
+  } catch (const std::exception& e) {
+    spdlog::warn("ingress shutdown: {}", e.what());
+  }
+  endpoint_.reset();
+}
+
+}  // namespace hookguard::gateway

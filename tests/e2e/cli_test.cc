@@ -1,0 +1,58 @@
+// End-to-end tests of the hookguard command line (no services needed).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/support/gateway_process.h"
+
+namespace hookguard::testing {
+namespace {
+
+// GitHub's documented example: docs.github.com, "Validating webhook deliveries",
+// secret "It's a Secret to Everybody", payload "Hello, World!".
+TEST(Cli, SignPrintsGithubsDocumentedSignature) {
+  auto [code, out] = run_hookguard(
+      {"sign", "--scheme", "github", "--secret", "It's a Secret to Everybody"}, "Hello, World!");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out,
+            "X-Hub-Signature-256: "
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n");
+}
+
+TEST(Cli, SignRejectsAnUnknownSchemeWithExitCode2) {
+  auto [code, out] = run_hookguard({"sign", "--scheme", "nope", "--secret", "s"}, "x");
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("--scheme"), std::string::npos) << out;
+}
+
+TEST(Cli, GenKeyPrintsA32ByteBase64Key) {
+  auto [code, out] = run_hookguard({"gen-key"});
+  EXPECT_EQ(code, 0);
+  ASSERT_EQ(out.size(), 45u) << out;  // 44 base64 characters and a newline
+  EXPECT_EQ(out.back(), '\n');
+}
+
+TEST(Cli, VersionAndHelpExitZero) {
+  EXPECT_EQ(run_hookguard({"--version"}).first, 0);
+  auto [code, out] = run_hookguard({"--help"});
+  EXPECT_EQ(code, 0);
+  for (const char* sub : {"serve", "migrate", "apply", "export", "sign", "gen-key"}) {
+    EXPECT_NE(out.find(sub), std::string::npos) << sub;
+  }
+}
+
+TEST(Cli, ServeWithABadConfigKeyExitsWithAMessageNamingIt) {
+  char path[] = "/tmp/hookguard-cli-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string yaml = "ingress: {prot: 8080}\n";
+  ASSERT_EQ(write(fd, yaml.data(), yaml.size()), static_cast<ssize_t>(yaml.size()));
+  close(fd);
+  auto [code, out] = run_hookguard({"serve", "--config", path});
+  unlink(path);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("ingress.prot"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace hookguard::testing

@@ -1,0 +1,492 @@
+// Integration tests of gateway/forwarder.cc against a real HTTP/1.1 upstream on loopback.
+#include "gateway/forwarder.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tests/support/upstream_server.h"
+
+namespace hookguard::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using Kind = UpstreamResult::Kind;
+using testing::UpstreamServer;
+using Clock = std::chrono::steady_clock;
+
+ForwarderOptions loopback_options() {
+  ForwarderOptions o;
+  o.deny_networks = {"169.254.0.0/16", "fe80::/10"};  // the default: loopback allowed
+  return o;
+}
+
+UpstreamRequest make_request(std::string method, std::string url, std::string body = {},
+                             int timeout_ms = 5000) {
+  UpstreamRequest r;
+  r.method = std::move(method);
+  r.url = std::move(url);
+  r.body = std::move(body);
+  r.timeout_ms = timeout_ms;
+  return r;
+}
+
+// Submits and returns a future; the promise is shared so a late callback never dangles.
+std::future<UpstreamResult> submit(Forwarder& f, UpstreamRequest req) {
+  auto promise = std::make_shared<std::promise<UpstreamResult>>();
+  auto future = promise->get_future();
+  f.submit(std::move(req), [promise](UpstreamResult r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+UpstreamResult send(Forwarder& f, UpstreamRequest req) {
+  auto future = submit(f, std::move(req));
+  if (future.wait_for(15s) != std::future_status::ready) {
+    throw std::runtime_error("forwarder did not call back within 15 s");
+  }
+  return future.get();
+}
+
+// A port on loopback that nothing listens on (bound once, then released).
+int unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class ForwarderTest : public ::testing::Test {
+ protected:
+  void SetUp() override { forwarder_->start(); }
+
+  UpstreamServer upstream_;
+  std::unique_ptr<Forwarder> forwarder_ = std::make_unique<Forwarder>(loopback_options());
+};
+
+TEST_F(ForwarderTest, RelaysStatusHeadersAndBody) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/status/201"), "{}"));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, R"({"ok":true})");
+  EXPECT_EQ(r.headers.get("X-Upstream"), "test");
+  EXPECT_EQ(r.headers.get("Content-Type"), "application/json");
+  EXPECT_FALSE(r.headers.get("Content-Length"));  // the relayer sets its own
+  EXPECT_FALSE(r.headers.get("Connection"));
+  EXPECT_TRUE(r.error.empty());
+  EXPECT_GE(r.elapsed_ms, 0);
+}
+
+TEST_F(ForwarderTest, RelaysErrorStatusesAndRedirectsWithoutFollowing) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/status/503")));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.status, 503);
+  r = send(*forwarder_, make_request("POST", upstream_.url("/status/302")));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.status, 302);
+  EXPECT_EQ(upstream_.request_count(), 2u);
+}
+
+// Verifies the body arrives byte for byte (NULs, high bytes) and that a body over libcurl's
+// Expect: 100-continue threshold is sent at once, without the 1 s wait.
+TEST_F(ForwarderTest, SendsExactBodyBytesWithoutExpectContinue) {
+  ForwarderOptions o = loopback_options();
+  o.max_response_bytes = 4 << 20;
+  Forwarder f(o);
+  f.start();
+  std::string body(2 << 20, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 31 % 256);
+  auto req = make_request("POST", upstream_.url("/echo"), body);
+  req.headers.add("Content-Type", "application/octet-stream");
+  auto r = send(f, std::move(req));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.body, body);
+  auto seen = upstream_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body, body);
+  EXPECT_EQ(seen[0].headers.get("Content-Length"), std::to_string(body.size()));
+  EXPECT_FALSE(seen[0].headers.get("Expect"));
+  EXPECT_FALSE(seen[0].headers.get("Transfer-Encoding"));
+}
+
+TEST_F(ForwarderTest, DropsHopByHopRequestHeadersAndSetsUpstreamHost) {
+  auto req = make_request("POST", upstream_.url("/echo?x=1"), "hello");
+  req.headers = {{"Host", "evil.example"},
+                 {"Connection", "X-Foo, close"},
+                 {"Keep-Alive", "timeout=1"},
+                 {"TE", "trailers"},
+                 {"Trailer", "X-T"},
+                 {"Transfer-Encoding", "chunked"},
+                 {"Upgrade", "h2c"},
+                 {"Proxy-Authorization", "Basic eA=="},
+                 {"Content-Length", "999"},
+                 {"Expect", "100-continue"},
+                 {"X-Custom", "v1"},
+                 {"X-Custom", "v2"},
+                 {"X-Empty", ""}};
+  auto r = send(*forwarder_, std::move(req));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  auto seen = upstream_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  const auto& h = seen[0].headers;
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].target, "/echo?x=1");
+  EXPECT_EQ(seen[0].version, "HTTP/1.1");
+  EXPECT_EQ(h.get("Host"), "127.0.0.1:" + std::to_string(upstream_.port()));
+  EXPECT_EQ(h.get("Content-Length"), "5");
+  EXPECT_EQ(seen[0].body, "hello");
+  for (const char* name : {"Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+                           "Proxy-Authorization", "Expect", "X-Foo"}) {
+    EXPECT_FALSE(h.get(name)) << name;
+  }
+  EXPECT_FALSE(h.get("Connection"));
+  // libcurl's own defaults are not invented for the sender.
+  EXPECT_FALSE(h.get("Accept"));
+  EXPECT_FALSE(h.get("Content-Type"));
+  std::vector<std::string> custom;
+  for (const auto& [name, value] : h.fields()) {
+    if (policy::header_name_equals(name, "X-Custom")) custom.push_back(value);
+  }
+  EXPECT_EQ(custom, (std::vector<std::string>{"v1", "v2"}));
+  EXPECT_EQ(h.get("X-Empty"), "");
+}
+
+TEST_F(ForwarderTest, StripsHopByHopResponseHeadersIncludingThoseNamedInConnection) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/hop")));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.headers.get("X-Upstream"), "test");
+  for (const char* name : {"Connection", "Keep-Alive", "X-Private", "Proxy-Authenticate", "Upgrade",
+                           "Trailer", "Content-Length", "Transfer-Encoding"}) {
+    EXPECT_FALSE(r.headers.get(name)) << name;
+  }
+}
+
+TEST_F(ForwarderTest, DecodesChunkedResponseAndDropsTrailers) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/chunked")));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.body, "hello world");
+  EXPECT_FALSE(r.headers.get("Transfer-Encoding"));
+  EXPECT_FALSE(r.headers.get("X-Trailer"));
+}
+
+TEST_F(ForwarderTest, KeepsOnlyTheFinalResponseHeadersAfterAnInterimResponse) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/interim"), "x"));
+  ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.headers.get("X-Interim"));
+  EXPECT_EQ(r.headers.get("X-Upstream"), "test");
+}
+
+TEST_F(ForwarderTest, ReusesOneKeptAliveConnectionForSequentialRequests) {
+  for (int i = 0; i < 20; ++i) {
+    auto r = send(*forwarder_, make_request("POST", upstream_.url("/"), "n"));
+    ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+  }
+  EXPECT_EQ(upstream_.request_count(), 20u);
+  EXPECT_EQ(upstream_.accepted_connections(), 1);
+}
+
+TEST_F(ForwarderTest, ConnectionRefusedIsAConnectErrorAtOnce) {
+  const auto url = "http://127.0.0.1:" + std::to_string(unused_port()) + "/";
+  auto r = send(*forwarder_, make_request("POST", url));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_LT(r.elapsed_ms, 500);
+}
+
+TEST_F(ForwarderTest, UpstreamSlowerThanTheTimeoutIsATimeoutOnTime) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/delay/5000"), "", 300));
+  EXPECT_EQ(r.kind, Kind::kTimeout) << r.error;
+  EXPECT_GE(r.elapsed_ms, 290);
+  EXPECT_LT(r.elapsed_ms, 800);
+  EXPECT_EQ(r.status, 0);
+}
+
+TEST_F(ForwarderTest, HungUpstreamIsATimeout) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/hang"), "", 400));
+  EXPECT_EQ(r.kind, Kind::kTimeout) << r.error;
+  EXPECT_LT(r.elapsed_ms, 900);
+}
+
+// Verifies DESIGN §2: "a slow upstream of one trigger must not stall requests of other triggers".
+TEST_F(ForwarderTest, SlowUpstreamDoesNotDelayOtherRequests) {
+  UpstreamServer other;
+  auto slow = submit(*forwarder_, make_request("POST", upstream_.url("/delay/5000"), "", 6000));
+  ASSERT_TRUE(upstream_.wait_for_requests(1, 2s));
+  int worst_ms = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto started = Clock::now();
+    auto r = send(*forwarder_, make_request("POST", other.url("/"), "x"));
+    ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+    worst_ms = std::max(
+        worst_ms,
+        static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
+  }
+  EXPECT_LT(worst_ms, 200);
+  EXPECT_EQ(slow.wait_for(0s), std::future_status::timeout);  // still in flight meanwhile
+  ASSERT_EQ(slow.wait_for(8s), std::future_status::ready);
+  auto r = slow.get();
+  EXPECT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_GE(r.elapsed_ms, 4900);
+}
+
+TEST_F(ForwarderTest, ResponseOverTheLimitIsTooLarge) {
+  ForwarderOptions o = loopback_options();
+  o.max_response_bytes = 1024;
+  Forwarder f(o);
+  f.start();
+  auto ok = send(f, make_request("POST", upstream_.url("/big/1024")));
+  EXPECT_EQ(ok.kind, Kind::kOk) << ok.error;
+  EXPECT_EQ(ok.body.size(), 1024u);
+  // Announced by Content-Length (libcurl aborts early) ...
+  auto big = send(f, make_request("POST", upstream_.url("/big/1025")));
+  EXPECT_EQ(big.kind, Kind::kTooLarge) << big.error;
+  EXPECT_TRUE(big.body.empty());
+  // ... and discovered while streaming a chunked body.
+  o.max_response_bytes = 5;
+  Forwarder tiny(o);
+  tiny.start();
+  auto chunked = send(tiny, make_request("POST", upstream_.url("/chunked")));
+  EXPECT_EQ(chunked.kind, Kind::kTooLarge) << chunked.error;
+}
+
+TEST_F(ForwarderTest, TooManyResponseHeaderFieldsIsAConnectError) {
+  auto ok = send(*forwarder_, make_request("POST", upstream_.url("/headers/90")));
+  EXPECT_EQ(ok.kind, Kind::kOk) << ok.error;
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/headers/150")));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  EXPECT_EQ(r.error, "upstream headers too large");
+  EXPECT_TRUE(r.headers.empty());
+}
+
+TEST_F(ForwarderTest, DeniedNetworkIsRefusedAtConnectTimeWithoutTouchingTheUpstream) {
+  ForwarderOptions o = loopback_options();
+  o.deny_networks = {"127.0.0.0/8", "::1/128"};
+  Forwarder f(o);
+  f.start();
+  auto r = send(f, make_request("POST", upstream_.url("/")));
+  EXPECT_EQ(r.kind, Kind::kDenied) << r.error;
+  // The same address spelled as one decimal number: a URL-text check would miss it.
+  const auto decimal = "http://2130706433:" + std::to_string(upstream_.port()) + "/";
+  r = send(f, make_request("POST", decimal));
+  EXPECT_EQ(r.kind, Kind::kDenied) << r.error;
+  r = send(f, make_request("POST", "http://localhost:" + std::to_string(upstream_.port()) + "/"));
+  EXPECT_EQ(r.kind, Kind::kDenied) << r.error;
+  EXPECT_EQ(upstream_.accepted_connections(), 0);
+  EXPECT_EQ(upstream_.request_count(), 0u);
+}
+
+TEST_F(ForwarderTest, ResetByUpstreamIsAConnectError) {
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/reset"), "payload"));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  EXPECT_FALSE(r.error.empty());
+  // libcurl must not replay the POST on a fresh connection.
+  EXPECT_EQ(upstream_.request_count(), 1u);
+}
+
+// Verifies a POST that died on a pooled connection is not replayed: libcurl would resend it
+// on a fresh connection by itself (the upstream would see the webhook twice).
+TEST_F(ForwarderTest, PostResetOnAReusedConnectionIsNotReplayed) {
+  ASSERT_EQ(send(*forwarder_, make_request("POST", upstream_.url("/"))).kind, Kind::kOk);
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/reset"), "payload"));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  EXPECT_EQ(r.error, "upstream closed a reused connection; request not retried");
+  // libcurl may already have opened the retry's connection before the abort: no request on it.
+  EXPECT_EQ(upstream_.request_count(), 2u);
+  // The next request gets a fresh connection and succeeds.
+  EXPECT_EQ(send(*forwarder_, make_request("POST", upstream_.url("/"))).kind, Kind::kOk);
+}
+
+// Idempotent methods keep libcurl's transparent retry (RFC 9110 §9.2.2 allows it).
+TEST_F(ForwarderTest, IdempotentRequestResetOnAReusedConnectionIsRetriedOnce) {
+  ASSERT_EQ(send(*forwarder_, make_request("GET", upstream_.url("/"))).kind, Kind::kOk);
+  auto r = send(*forwarder_, make_request("PUT", upstream_.url("/reset"), "payload"));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  EXPECT_EQ(upstream_.request_count(), 3u);  // the retry hit a fresh connection and reset too
+}
+
+TEST_F(ForwarderTest, HeadGetAndCustomMethods) {
+  auto head = send(*forwarder_, make_request("HEAD", upstream_.url("/big/100")));
+  ASSERT_EQ(head.kind, Kind::kOk) << head.error;
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  auto get = send(*forwarder_, make_request("GET", upstream_.url("/")));
+  ASSERT_EQ(get.kind, Kind::kOk) << get.error;
+  auto purge = send(*forwarder_, make_request("PURGE", upstream_.url("/echo"), "abc"));
+  ASSERT_EQ(purge.kind, Kind::kOk) << purge.error;
+  EXPECT_EQ(purge.body, "abc");
+  auto del = send(*forwarder_, make_request("DELETE", upstream_.url("/")));
+  ASSERT_EQ(del.kind, Kind::kOk) << del.error;
+
+  auto seen = upstream_.requests();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].method, "HEAD");
+  EXPECT_EQ(seen[1].method, "GET");
+  EXPECT_FALSE(seen[1].headers.get("Content-Length"));
+  EXPECT_EQ(seen[2].method, "PURGE");
+  EXPECT_EQ(seen[2].body, "abc");
+  EXPECT_EQ(seen[3].method, "DELETE");
+  // All on one connection: HEAD left no unread body behind.
+  EXPECT_EQ(upstream_.accepted_connections(), 1);
+}
+
+TEST_F(ForwarderTest, StopCompletesInFlightRequests) {
+  std::vector<std::future<UpstreamResult>> pending;
+  for (int i = 0; i < 3; ++i) {
+    pending.push_back(submit(*forwarder_, make_request("POST", upstream_.url("/delay/300"))));
+  }
+  ASSERT_TRUE(upstream_.wait_for_requests(3, 2s));
+  const auto stop_started = Clock::now();
+  forwarder_->stop();
+  // Returns as soon as the last one is done, not at the next idle poll tick.
+  EXPECT_LT(Clock::now() - stop_started, 800ms);
+  for (auto& p : pending) {
+    ASSERT_EQ(p.wait_for(0s), std::future_status::ready);
+    auto r = p.get();
+    EXPECT_EQ(r.kind, Kind::kOk) << r.error;
+  }
+  EXPECT_EQ(forwarder_->in_flight(), 0u);
+  forwarder_->stop();  // idempotent
+}
+
+TEST_F(ForwarderTest, SubmitAfterStopIsShuttingDownInline) {
+  forwarder_->stop();
+  bool called = false;
+  forwarder_->submit(make_request("POST", upstream_.url("/")), [&](UpstreamResult r) {
+    called = true;
+    EXPECT_EQ(r.kind, Kind::kShuttingDown);
+  });
+  EXPECT_TRUE(called);
+  EXPECT_EQ(upstream_.accepted_connections(), 0);
+}
+
+TEST_F(ForwarderTest, OverMaxInFlightIsBusyInline) {
+  ForwarderOptions o = loopback_options();
+  o.max_in_flight = 1;
+  Forwarder f(o);
+  f.start();
+  auto first = submit(f, make_request("POST", upstream_.url("/delay/200")));
+  bool called = false;
+  f.submit(make_request("POST", upstream_.url("/")), [&](UpstreamResult r) {
+    called = true;
+    EXPECT_EQ(r.kind, Kind::kBusy);
+  });
+  EXPECT_TRUE(called);
+  EXPECT_EQ(f.in_flight(), 1u);
+  EXPECT_EQ(first.get().kind, Kind::kOk);
+}
+
+TEST_F(ForwarderTest, HeaderInjectionIsRejectedWithoutSending) {
+  auto crlf = make_request("POST", upstream_.url("/"));
+  crlf.headers.add("X-Evil", "a\r\nX-Injected: 1");
+  auto r = send(*forwarder_, std::move(crlf));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  EXPECT_EQ(r.error, "invalid header");
+
+  auto nul = make_request("POST", upstream_.url("/"));
+  nul.headers.add("X-Evil", std::string("a\0b", 3));
+  EXPECT_EQ(send(*forwarder_, std::move(nul)).error, "invalid header");
+
+  auto bad_name = make_request("POST", upstream_.url("/"));
+  bad_name.headers.add("X Evil:", "v");
+  EXPECT_EQ(send(*forwarder_, std::move(bad_name)).error, "invalid header");
+
+  auto bad_method = make_request("PO ST", upstream_.url("/"));
+  EXPECT_EQ(send(*forwarder_, std::move(bad_method)).error, "invalid method");
+
+  EXPECT_EQ(upstream_.accepted_connections(), 0);
+}
+
+TEST_F(ForwarderTest, NonHttpSchemesAreRefused) {
+  auto r = send(*forwarder_, make_request("POST", "file:///etc/passwd"));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  r = send(*forwarder_,
+           make_request("POST", "gopher://127.0.0.1:" + std::to_string(upstream_.port()) + "/"));
+  EXPECT_EQ(r.kind, Kind::kConnectError);
+  EXPECT_EQ(upstream_.accepted_connections(), 0);
+}
+
+TEST_F(ForwarderTest, ThrowingCallbackDoesNotStopTheForwarder) {
+  forwarder_->submit(make_request("POST", upstream_.url("/")),
+                     [](UpstreamResult) { throw std::runtime_error("callback bug"); });
+  auto r = send(*forwarder_, make_request("POST", upstream_.url("/")));
+  EXPECT_EQ(r.kind, Kind::kOk) << r.error;
+}
+
+// Each request opens its own connection (a thread in the test upstream): generous timeouts keep
+// the test meaningful under sanitizers, where thread start-up is slow.
+TEST_F(ForwarderTest, ManyConcurrentRequestsAllComplete) {
+  constexpr int kRequests = 100;
+  std::vector<std::future<UpstreamResult>> pending;
+  for (int i = 0; i < kRequests; ++i) {
+    pending.push_back(submit(*forwarder_, make_request("POST", upstream_.url("/echo"),
+                                                       "body-" + std::to_string(i), 12000)));
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_EQ(pending[i].wait_for(14s), std::future_status::ready);
+    auto r = pending[i].get();
+    ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+    EXPECT_EQ(r.body, "body-" + std::to_string(i));
+  }
+  EXPECT_EQ(forwarder_->in_flight(), 0u);
+}
+
+TEST(ForwarderIpv6, ForwardsToIpv6Loopback) {
+  std::unique_ptr<UpstreamServer> upstream;
+  try {
+    upstream = std::make_unique<UpstreamServer>(/*ipv6=*/true);
+  } catch (const std::exception& e) {
+    GTEST_SKIP() << "no IPv6 loopback: " << e.what();
+  }
+  Forwarder f(loopback_options());
+  f.start();
+  auto r = send(f, make_request("POST", upstream->url("/status/202")));
+  EXPECT_EQ(r.kind, Kind::kOk) << r.error;
+  EXPECT_EQ(r.status, 202);
+
+  ForwarderOptions deny = loopback_options();
+  deny.deny_networks = {"::1/128"};
+  Forwarder denied(deny);
+  denied.start();
+  EXPECT_EQ(send(denied, make_request("POST", upstream->url("/"))).kind, Kind::kDenied);
+}
+
+TEST(ForwarderOptionsTest, InvalidDenyNetworkThrowsAtConstruction) {
+  ForwarderOptions o;
+  o.deny_networks = {"10.0.0.0/8", "not-a-cidr"};
+  EXPECT_THROW(Forwarder{o}, std::invalid_argument);
+}
+
+TEST(ForwarderLifecycle, RequestsSubmittedBeforeStartRunOnStart) {
+  UpstreamServer upstream;
+  Forwarder f(loopback_options());
+  auto pending = submit(f, make_request("POST", upstream.url("/")));
+  f.start();
+  ASSERT_EQ(pending.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(pending.get().kind, Kind::kOk);
+}
+
+TEST(ForwarderLifecycle, StopWithoutStartFailsQueuedRequests) {
+  Forwarder f(loopback_options());
+  auto pending = submit(f, make_request("POST", "http://127.0.0.1:1/"));
+  f.stop();
+  ASSERT_EQ(pending.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(pending.get().kind, Kind::kShuttingDown);
+}
+
+}  // namespace
+}  // namespace hookguard::gateway
