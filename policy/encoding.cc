@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace hookguard::policy {
 namespace {
@@ -149,12 +150,28 @@ std::string random_base62(std::size_t n) {
 std::string generate_trigger_key() { return "wh_" + random_base62(32); }
 
 std::string generate_uuid_v4() {
-  std::string b = random_bytes(16);
-  b[6] = static_cast<char>((static_cast<unsigned char>(b[6]) & 0x0f) | 0x40);  // RFC 9562 §5.4
-  b[8] = static_cast<char>((static_cast<unsigned char>(b[8]) & 0x3f) | 0x80);  // variant 10
-  const std::string hex = to_hex(b);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20, 12);
+  // One RAND_bytes call per 256 ids: request ids are made on every request, and each call into
+  // OpenSSL's DRBG costs a lock and a getpid() fork check.
+  thread_local std::array<unsigned char, 4096> pool;
+  thread_local std::size_t used = pool.size();
+  if (used == pool.size()) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) std::abort();
+    used = 0;
+  }
+  unsigned char b[16];
+  std::memcpy(b, pool.data() + used, sizeof b);
+  std::memset(pool.data() + used, 0, sizeof b);
+  used += sizeof b;
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // RFC 9562 §5.4: version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // variant 10
+  std::string out(36, '-');
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < sizeof b; ++i) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+    out[pos++] = kHexDigits[b[i] >> 4];
+    out[pos++] = kHexDigits[b[i] & 0xf];
+  }
+  return out;
 }
 
 }  // namespace hookguard::policy

@@ -13,7 +13,7 @@ upstream_port="${HOOKGUARD_DEMO_UPSTREAM_PORT:-9000}"
 
 "$repo/deploy/local/install-deps.sh"
 "$repo/deploy/local/start-services.sh"
-"$repo/deploy/local/build.sh"
+"$repo/deploy/local/build.sh" --target hookguard
 # shellcheck disable=SC1091
 source "$local_dir/env"
 hookguard="$build/gateway/hookguard"

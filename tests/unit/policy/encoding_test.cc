@@ -90,5 +90,18 @@ TEST(UuidV4, HasCanonicalFormVersionAndVariant) {
   EXPECT_NE(generate_uuid_v4(), uuid);
 }
 
+// Verifies that ids drawn across several refills of the per-thread random pool stay unique and
+// well-formed (the pool holds 256 ids).
+TEST(UuidV4, StaysUniqueAcrossPoolRefills) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto uuid = generate_uuid_v4();
+    ASSERT_EQ(uuid.size(), 36u);
+    EXPECT_EQ(uuid[14], '4');
+    EXPECT_EQ(uuid.find_first_not_of("0123456789abcdef-"), std::string::npos) << uuid;
+    EXPECT_TRUE(seen.insert(uuid).second) << "repeated " << uuid;
+  }
+}
+
 }  // namespace
 }  // namespace hookguard::policy
