@@ -23,20 +23,25 @@ constexpr const char* kColumns =
     " COALESCE((extract(epoch FROM hmac_previous_valid_until) * 1000)::bigint, 0),"
     " timestamp_tolerance_seconds,"
     " to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-    " to_char(updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version";
+    " to_char(updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version,"
+    " replay_enabled, replay_window_seconds, replay_header, events_enabled, events_allow,"
+    " events_source, handshake";
 
-// Parameters $1..$24 of insert and update, in this order (see BoundColumns).
+// Parameters $1..$31 of insert and update, in this order (see BoundColumns).
 constexpr const char* kInsert =
     "INSERT INTO webhook_trigger (key, name, description, enabled, upstream_url,"
     " upstream_timeout_ms, methods, mode, payload_size_limit_kb, ip_allowlist_enabled,"
     " ip_allowlist, rate_limit_enabled, rate_limit_requests, rate_limit_window_seconds,"
     " rate_limit_per_source_ip, rate_limit_on_store_error, hmac_enabled, hmac_scheme,"
     " hmac_algorithm, hmac_header, hmac_secret_enc, hmac_previous_secret_enc,"
-    " hmac_previous_valid_until, timestamp_tolerance_seconds)"
+    " hmac_previous_valid_until, timestamp_tolerance_seconds, replay_enabled,"
+    " replay_window_seconds, replay_header, events_enabled, events_allow, events_source,"
+    " handshake)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9, $10, $11::text[]::cidr[], $12, $13,"
     " $14, $15, $16, $17, $18, $19, $20, decode($21, 'hex'), decode($22, 'hex'),"
     " CASE WHEN $23::bigint = 0 THEN NULL"
-    " ELSE 'epoch'::timestamptz + $23::bigint * interval '1 millisecond' END, $24)"
+    " ELSE 'epoch'::timestamptz + $23::bigint * interval '1 millisecond' END, $24, $25, $26,"
+    " $27, $28, $29::text[], $30, $31)"
     " RETURNING ";
 
 // version and updated are moved on by the hookguard_trigger_touch trigger (0001_init.sql).
@@ -51,8 +56,10 @@ constexpr const char* kUpdate =
     " hmac_previous_secret_enc = decode($22, 'hex'),"
     " hmac_previous_valid_until = CASE WHEN $23::bigint = 0 THEN NULL"
     " ELSE 'epoch'::timestamptz + $23::bigint * interval '1 millisecond' END,"
-    " timestamp_tolerance_seconds = $24"
-    " WHERE id = $25 AND version = $26 RETURNING ";
+    " timestamp_tolerance_seconds = $24, replay_enabled = $25, replay_window_seconds = $26,"
+    " replay_header = $27, events_enabled = $28, events_allow = $29::text[],"
+    " events_source = $30, handshake = $31"
+    " WHERE id = $32 AND version = $33 RETURNING ";
 
 // A PostgreSQL array literal: every element double-quoted with \ and " escaped, so no element
 // can end the literal early or add elements.
@@ -106,12 +113,19 @@ Result<void> check_no_nul(const TriggerSpec& spec) {
       {"name", &spec.name},
       {"description", &spec.description},
       {"upstream_url", &spec.upstream_url},
-      {"policy.hmac.header", &spec.policy.hmac.header}};
+      {"policy.hmac.header", &spec.policy.hmac.header},
+      {"policy.replay.header", &spec.policy.replay.header},
+      {"policy.events.source", &spec.policy.events.source}};
   for (const auto& [field, value] : fields) {
     if (bad(*value)) return fail("invalid_request", std::string(field) + ": contains NUL", field);
   }
   for (const auto& m : spec.methods) {
     if (bad(m)) return fail("invalid_request", "methods: contains NUL", "methods");
+  }
+  for (const auto& e : spec.policy.events.allow) {
+    if (bad(e)) {
+      return fail("invalid_request", "policy.events.allow: contains NUL", "policy.events.allow");
+    }
   }
   for (const auto& c : spec.policy.ip_allowlist.cidrs) {
     if (bad(c)) {
@@ -175,6 +189,17 @@ Result<StoredTrigger> row_to_trigger(const pqxx::row& row) {
   t.created = row[25].as<std::string>();
   t.updated = row[26].as<std::string>();
   s.version = row[27].as<std::int64_t>();
+  auto& replay = s.policy.replay;
+  replay.enabled = row[28].as<bool>();
+  replay.window_seconds = row[29].as<std::int64_t>();
+  replay.header = row[30].as<std::string>();
+  auto& events = s.policy.events;
+  events.enabled = row[31].as<bool>();
+  events.allow = from_array(row[32]);
+  events.source = row[33].as<std::string>();
+  auto handshake = parse_enum(policy::parse_handshake(row[34].as<std::string>()), "handshake");
+  if (!handshake) return tl::unexpected(handshake.error());
+  s.policy.handshake = *handshake;
   return t;
 }
 
@@ -293,7 +318,7 @@ Result<std::optional<StoredTrigger>> TriggerStore::find_by_id(std::int64_t id) {
 
 namespace {
 
-// The values of parameters $1..$24 of kInsert/kUpdate as text; nullptr is SQL NULL.
+// The values of parameters $1..$31 of kInsert/kUpdate as text; nullptr is SQL NULL.
 class BoundColumns {
  public:
   explicit BoundColumns(const StoredTrigger& t) {
@@ -324,6 +349,13 @@ class BoundColumns {
                               : std::nullopt);
     add(std::to_string(t.previous_valid_until_unix_ms));
     add(std::to_string(p.hmac.timestamp_tolerance_seconds));
+    add(p.replay.enabled);
+    add(std::to_string(p.replay.window_seconds));
+    add(p.replay.header);
+    add(p.events.enabled);
+    add(to_array_literal(p.events.allow));
+    add(p.events.source);
+    add(std::string(policy::to_string(p.handshake)));
   }
   /// Pointers into storage_, valid as long as this object.
   std::vector<const char*> pointers() const {

@@ -6,6 +6,7 @@
 #include "gateway/source_ip.h"
 #include "gateway/upstream_request.h"
 #include "policy/chain.h"
+#include "policy/delivery.h"
 #include "policy/encoding.h"
 #include "policy/outcome.h"
 #include "policy/request_view.h"
@@ -18,19 +19,22 @@ using policy::Outcome;
 
 constexpr std::string_view kWebhookPrefix = "/webhooks/";
 
-// Headers that carry a delivery id or an event type, in the order they are looked for.
-constexpr std::string_view kDeliveryIdHeaders[] = {"X-GitHub-Delivery", "webhook-id", "svix-id",
-                                                   "X-Webhook-Delivery-Id", "X-Request-Id"};
-constexpr std::string_view kEventTypeHeaders[] = {"X-GitHub-Event", "X-Webhook-Event",
-                                                  "X-Event-Type", "X-Shopify-Topic"};
-
-std::optional<std::string> first_header(const policy::HeaderList& headers,
-                                        std::initializer_list<std::string_view> names) {
-  for (auto name : names) {
-    if (auto v = headers.get(name)) return std::string(*v);
+// Stands in when no replay store is wired: every question is a store error, so replay fails
+// open (and says so in the log) instead of silently passing.
+class NoReplayStore final : public policy::ReplayStore {
+ public:
+  policy::ReplayReply reserve(const std::string&, const std::string&, std::int64_t) override {
+    policy::ReplayReply reply;
+    reply.error = "no replay store configured";
+    return reply;
   }
-  return std::nullopt;
-}
+  Result<void> complete(const std::string&, std::int64_t) override {
+    return fail("replay_store_error", "no replay store configured");
+  }
+  Result<void> release(const std::string&, const std::string&) override {
+    return fail("replay_store_error", "no replay store configured");
+  }
+};
 
 void json_escape_into(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -96,6 +100,45 @@ struct Exchange {
     response.body = error_body(info.name, info.message, row.request_id);
     finish(outcome, std::move(response), std::move(error));
   }
+
+  // The 200 answers of DESIGN §4 that end a request without forwarding it.
+  void answer(Outcome outcome, std::string_view challenge) {
+    OutboundResponse response;
+    response.status = policy::outcome_info(outcome).http_status;
+    response.headers.add("Content-Type", "application/json");
+    if (outcome == Outcome::kChallenge) {
+      response.body = "{\"challenge\":\"";
+      json_escape_into(response.body, challenge);
+      response.body += "\"}";
+    } else {
+      response.body = "{\"status\":\"" + std::string(policy::outcome_name(outcome)) + "\"}";
+    }
+    finish(outcome, std::move(response));
+  }
+
+  void note(std::string_view text) {
+    if (!row.error_message || row.error_message->empty()) {
+      row.error_message = std::string(text);
+    } else {
+      *row.error_message += "; ";
+      *row.error_message += text;
+    }
+  }
+
+  // Settles this request's replay reservation once the upstream has answered (or not): an
+  // accepted delivery (2xx-4xx: retrying would not change a 4xx) is marked done for the window;
+  // a failed one is released so that the sender's retry is forwarded. Runs before the answer
+  // is sent, so a sender retrying at once never finds its own stale reservation.
+  void settle_replay(bool delivered) {
+    if (!replay || !replays) return;
+    const auto settled = delivered ? replays->complete(replay->key, replay->window_ms)
+                                   : replays->release(replay->key, replay->token);
+    if (!settled) note("replay_store_error: " + settled.error().message);
+    replay.reset();
+  }
+
+  std::optional<policy::ReplayReservation> replay;
+  policy::ReplayStore* replays = nullptr;
 };
 
 }  // namespace
@@ -130,10 +173,6 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
   row.payload_size_bytes = static_cast<std::int64_t>(request.body.size());
   row.peer_ip = request.peer;
   if (auto ua = request.headers.get("User-Agent")) row.user_agent = std::string(*ua);
-  row.delivery_id = first_header(request.headers, {kDeliveryIdHeaders[0], kDeliveryIdHeaders[1],
-                                                   kDeliveryIdHeaders[2], kDeliveryIdHeaders[3]});
-  row.event_type = first_header(request.headers, {kEventTypeHeaders[0], kEventTypeHeaders[1],
-                                                  kEventTypeHeaders[2], kEventTypeHeaders[3]});
 
   auto peer = parse_peer_address(request.peer);
   if (!peer) {
@@ -168,6 +207,10 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
     return ex->reject(Outcome::kNotFound, trigger ? "trigger disabled" : "unknown key");
   }
   ex->trigger_name = trigger->spec.name;
+  // Where the trigger says to find them: every row of a known trigger carries them when sent.
+  row.delivery_id = policy::delivery_id(trigger->spec.policy, request.headers);
+  row.event_type =
+      policy::header_event_type(policy::event_source(trigger->spec.policy), request.headers);
 
   // The HTTP library puts no bound on header count or size below its whole-request limit.
   std::size_t header_bytes = 0;
@@ -185,7 +228,13 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
   view.content_length = request.content_length;
   view.source_ip = source;
   view.now_unix_ms = request.arrived_unix_ms;
-  auto result = policy::run_chain(view, *trigger, *deps_.rate_limits);
+  view.request_id = row.request_id;
+  static NoReplayStore no_replays;
+  policy::ReplayStore& replays = deps_.replays ? *deps_.replays : no_replays;
+  auto result = policy::run_chain(view, *trigger, *deps_.rate_limits, replays);
+  if (result.event_type) row.event_type = result.event_type;
+  ex->replay = std::move(result.replay);
+  ex->replays = &replays;
 
   row.hmac_verified = result.hmac_verified;
   row.ip_allowed = result.ip_allowed;
@@ -197,17 +246,28 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
 
   if (!result.forward) {
     ex->request = std::move(request);
-    return ex->reject(result.outcome);
+    switch (result.outcome) {
+      case Outcome::kDuplicate:
+      case Outcome::kFiltered:
+      case Outcome::kChallenge:
+        return ex->answer(result.outcome, result.challenge);
+      default:
+        return ex->reject(result.outcome);
+    }
   }
 
   ForwardContext fwd{row.source_ip.value_or(""), row.request_id, result.hmac_verified};
   auto upstream = build_upstream_request(request.method, request.headers, std::move(request.body),
                                          suffix, request.query, *trigger, fwd);
   ex->request = std::move(request);
-  if (!upstream) return ex->reject(Outcome::kBadRequest, upstream.error().message);
+  if (!upstream) {
+    ex->settle_replay(false);
+    return ex->reject(Outcome::kBadRequest, upstream.error().message);
+  }
 
   deps_.forwarder->submit(std::move(*upstream), [ex](UpstreamResult r) {
     ex->row.upstream_ms = r.elapsed_ms;
+    ex->settle_replay(r.kind == UpstreamResult::Kind::kOk && r.status < 500);
     switch (r.kind) {
       case UpstreamResult::Kind::kOk: {
         ex->row.upstream_status = r.status;

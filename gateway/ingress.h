@@ -48,6 +48,7 @@ struct IngressLimits {
 struct IngressDeps {
   const TriggerCache* cache = nullptr;
   policy::RateLimitStore* rate_limits = nullptr;
+  policy::ReplayStore* replays = nullptr;  // null: replay checks fail open as store errors
   Forwarder* forwarder = nullptr;
   std::function<void(db::AuditRow)> audit;
   Metrics* metrics = nullptr;

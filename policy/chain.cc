@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "policy/delivery.h"
+#include "policy/encoding.h"
 #include "policy/signature.h"
 
 namespace hookguard::policy {
@@ -24,6 +26,7 @@ struct StageInput {
   const HeaderList& headers;
   const CompiledTrigger& trigger;
   RateLimitStore& store;
+  ReplayStore& replays;
 };
 
 using StageFn = Decision (*)(const StageInput&, ChainResult&);
@@ -122,19 +125,98 @@ Decision check_hmac(const StageInput& in, ChainResult& result) {
   return reject(Outcome::kSignatureInvalid, "signature_invalid");
 }
 
+Decision check_handshake(const StageInput& in, ChainResult& result) {
+  const auto handshake = in.trigger.spec.policy.handshake;
+  if (handshake == Handshake::kNone) return pass_with();
+  auto check = policy::check_handshake(handshake, in.request.body);
+  switch (check.kind) {
+    case HandshakeCheck::Kind::kNotHandshake:
+      return pass_with();
+    case HandshakeCheck::Kind::kBadChallenge:
+      return reject(Outcome::kBadRequest, "handshake: challenge missing, empty or too long");
+    case HandshakeCheck::Kind::kChallenge:
+      break;
+  }
+  result.challenge = std::move(check.challenge);
+  return reject(Outcome::kChallenge, "challenge: " + std::string(to_string(handshake)));
+}
+
+Decision check_events(const StageInput& in, ChainResult& result) {
+  const auto& events = in.trigger.spec.policy.events;
+  if (!events.enabled) return pass_with();
+  const auto source = event_source(in.trigger.spec.policy);
+  // A JSON source is parsed only here: after the signature, and only when the filter is on.
+  if (source.kind == EventSource::Kind::kJson) {
+    result.event_type = event_type(source, in.headers, in.request.body);
+  }
+  if (!result.event_type) return reject(Outcome::kFiltered, "filtered: no event type");
+  if (std::find(events.allow.begin(), events.allow.end(), *result.event_type) ==
+      events.allow.end()) {
+    return reject(Outcome::kFiltered, "filtered: event type not allowed");
+  }
+  return pass_with();
+}
+
+Decision check_replay(const StageInput& in, ChainResult& result) {
+  const auto& replay = in.trigger.spec.policy.replay;
+  if (!replay.enabled) return pass_with();
+  // Only a verified signature may record an id: a forged copy must not burn a real delivery.
+  if (result.hmac_verified != true) return pass_with("replay: not checked, signature unverified");
+  if (!result.delivery_id) return pass_with("replay: no delivery id");
+  if (result.delivery_id->size() > DeliveryLimits::kMaxDeliveryIdBytes) {
+    return reject(Outcome::kBadRequest, "replay: delivery id longer than " +
+                                            std::to_string(DeliveryLimits::kMaxDeliveryIdBytes) +
+                                            " bytes");
+  }
+  ReplayReservation reservation{
+      replay_key(in.trigger, *result.delivery_id),
+      in.request.request_id.empty() ? generate_uuid_v4() : std::string(in.request.request_id),
+      replay.window_seconds * 1000};
+  const std::int64_t pending_ms = in.trigger.spec.upstream_timeout_ms + kReplayPendingMarginMs;
+  ReplayReply reply;
+  try {
+    reply = in.replays.reserve(reservation.key, reservation.token, pending_ms);
+  } catch (...) {
+    reply = ReplayReply{};
+    reply.error = "store threw";
+  }
+  switch (reply.kind) {
+    case ReplayReply::Kind::kReserved:
+      result.replay = std::move(reservation);
+      return pass_with();
+    case ReplayReply::Kind::kDone:
+      return reject(Outcome::kDuplicate, "duplicate: delivery already forwarded");
+    case ReplayReply::Kind::kPending: {
+      // 409, not 200: if the copy in flight fails, the sender must still have a retry left.
+      const std::int64_t retry_after = std::clamp<std::int64_t>((reply.pending_ttl_ms + 999) / 1000,
+                                                                1, (pending_ms + 999) / 1000);
+      result.response_headers.set("Retry-After", std::to_string(retry_after));
+      return reject(Outcome::kDeliveryInFlight, "delivery_in_flight: another copy is forwarding");
+    }
+    case ReplayReply::Kind::kStoreError:
+      break;
+  }
+  // Fail open: a Redis outage must not stop deliveries; at worst a duplicate gets through.
+  result.replay_store_error = true;
+  return pass_with("replay_store_error: " + reply.error);
+}
+
 struct Stage {
   StageFn run;
   bool enforced_in_monitor_mode;
 };
 
-// DESIGN §2, stages 0b-4. Cheapest and least trusting first, so that every stage only spends
-// work on requests the earlier ones let through.
-constexpr std::array<Stage, 5> kStages{{
-    {check_method, true},  // 0b: routing, not policy: a wrong method is never forwarded
-    {check_size, false},   // 1: costs nothing, and caps what every later stage may touch
-    {check_ip, false},     // 2: one lookup; an unlisted sender spends no Redis call and no hash
-    {check_rate, false},   // 3: before HMAC so a flood costs one Redis call, not a body hash
-    {check_hmac, false},   // 4: the dearest check (hashes the body), on what survived the rest
+// DESIGN §2, stages 0b-4, then §4. Cheapest and least trusting first, so that every stage only
+// spends work on requests the earlier ones let through.
+constexpr std::array<Stage, 8> kStages{{
+    {check_method, true},     // 0b: routing, not policy: a wrong method is never forwarded
+    {check_size, false},      // 1: costs nothing, and caps what every later stage may touch
+    {check_ip, false},        // 2: one lookup; an unlisted sender spends no Redis call and no hash
+    {check_rate, false},      // 3: before HMAC so a flood costs one Redis call, not a body hash
+    {check_hmac, false},      // 4: the dearest check (hashes the body), on what survived the rest
+    {check_handshake, true},  // signed by the sender, so after HMAC; answered even in monitor mode
+    {check_events, false},    // before replay: a filtered event must not record its delivery id
+    {check_replay, false},    // last: records the id only for what will really be forwarded
 }};
 
 void append_detail(std::string& detail, const std::string& note) {
@@ -146,12 +228,15 @@ void append_detail(std::string& detail, const std::string& note) {
 }  // namespace
 
 ChainResult run_chain(const RequestView& request, const CompiledTrigger& trigger,
-                      RateLimitStore& store) {
+                      RateLimitStore& store, ReplayStore& replays) {
   ChainResult result;
   try {
     static const HeaderList kNoHeaders;
-    const StageInput input{request, request.headers ? *request.headers : kNoHeaders, trigger,
-                           store};
+    const StageInput input{request, request.headers ? *request.headers : kNoHeaders, trigger, store,
+                           replays};
+    // Header reads only (no body parsing), so that every log row of this trigger carries them.
+    result.delivery_id = delivery_id(trigger.spec.policy, input.headers);
+    result.event_type = header_event_type(event_source(trigger.spec.policy), input.headers);
     const bool monitor = trigger.spec.mode == Mode::kMonitor;
     bool failed = false;
     for (const auto& stage : kStages) {

@@ -1,4 +1,5 @@
-// The check chain: size -> IP -> rate -> HMAC, as one pure function of plain values.
+// The check chain: size -> IP -> rate -> HMAC -> handshake -> events -> replay, as one pure
+// function of plain values and two ports.
 #pragma once
 
 #include <cstdint>
@@ -13,25 +14,43 @@
 
 namespace hookguard::policy {
 
+/// A replay reservation the chain took: the caller completes it once the upstream accepted the
+/// delivery (2xx-4xx), or releases it when the upstream failed, so that a retry goes through.
+struct ReplayReservation {
+  std::string key;    // policy::replay_key()
+  std::string token;  // this request's id: release() only drops its own reservation
+  std::int64_t window_ms = 0;
+};
+
+/// Extra time a "pending" reservation outlives the upstream timeout before it lapses by itself
+/// (a gateway that dies mid-flight must not block the delivery's retries for long).
+inline constexpr std::int64_t kReplayPendingMarginMs = 5000;
+
 /// What the chain decided, and every log flag of DESIGN §2 that it determined.
 struct ChainResult {
   /// kForwarded when the request goes on to the upstream; otherwise the rejection. In monitor
   /// mode this is the outcome enforce mode *would* have had, while `forward` is still true.
   Outcome outcome = Outcome::kForwarded;
-  bool forward = true;                 // send it upstream (always true in monitor mode)
-  bool monitor_override = false;       // monitor mode let a failing request through
-  std::optional<bool> hmac_verified;   // nullopt: not checked
-  std::optional<bool> ip_allowed;      // nullopt: not checked
-  bool rate_limited = false;           // the limit was exceeded (even in monitor mode)
-  bool rate_limit_store_error = false; // Redis failed; on_store_error decided
-  HeaderList response_headers;         // RateLimit-Limit/Remaining/Reset, Retry-After
-  std::string detail;                  // internal note for the log's error_message; no secrets
+  bool forward = true;                      // send it upstream (always true in monitor mode)
+  bool monitor_override = false;            // monitor mode let a failing request through
+  std::optional<bool> hmac_verified;        // nullopt: not checked
+  std::optional<bool> ip_allowed;           // nullopt: not checked
+  bool rate_limited = false;                // the limit was exceeded (even in monitor mode)
+  bool rate_limit_store_error = false;      // Redis failed; on_store_error decided
+  HeaderList response_headers;              // RateLimit-Limit/Remaining/Reset, Retry-After
+  std::string detail;                       // internal note for the log's error_message; no secrets
+  std::optional<std::string> delivery_id;   // from the trigger's delivery-id header, when sent
+  std::optional<std::string> event_type;    // from the trigger's event source, when known
+  std::string challenge;                    // for kChallenge: the value to echo
+  bool replay_store_error = false;          // the replay store failed; the request went on
+  std::optional<ReplayReservation> replay;  // held by this request: complete or release it
 };
 
-/// Runs stages 0b-4 of DESIGN §2 for a resolved, enabled trigger. Stops at the first reject in
-/// enforce mode; runs every stage in monitor mode. Calls `store` at most once.
+/// Runs stages 0b-4 of DESIGN §2 and the handshake, event and replay stages of §4 for a
+/// resolved, enabled trigger. Stops at the first reject in enforce mode; runs every stage in
+/// monitor mode (the handshake is answered in both). Calls each store at most once.
 ChainResult run_chain(const RequestView& request, const CompiledTrigger& trigger,
-                      RateLimitStore& store);
+                      RateLimitStore& store, ReplayStore& replays);
 
 /// The Redis key for a request's rate-limit bucket: per trigger, or per trigger and source
 /// (IPv6 aggregated to /64). The `{t<id>}` hash tag keeps a trigger's keys on one cluster slot.

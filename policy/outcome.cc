@@ -24,6 +24,8 @@ constexpr std::array<OutcomeInfo, kOutcomeCount> kOutcomes{{
     {Outcome::kDuplicate, "duplicate", 200, "duplicate delivery"},
     {Outcome::kFiltered, "filtered", 200, "event filtered"},
     {Outcome::kChallenge, "challenge", 200, "handshake answered"},
+    {Outcome::kDeliveryInFlight, "delivery_in_flight", 409,
+     "this delivery is being processed; retry later"},
     {Outcome::kShuttingDown, "shutting_down", 503, "gateway shutting down; retry later"},
 }};
 

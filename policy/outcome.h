@@ -23,10 +23,11 @@ enum class Outcome : std::uint8_t {
   kUpstreamTimeout,
   kUpstreamDenied,  // upstream address inside upstream.deny_networks (SSRF guard)
   kUpstreamBusy,    // too many requests in flight to the upstream
-  kBadRequest,      // request the gateway cannot forward safely (bad header bytes, too many headers)
+  kBadRequest,  // request the gateway cannot forward safely (bad header bytes, too many headers)
   kDuplicate,
   kFiltered,
   kChallenge,
+  kDeliveryInFlight,  // replay: the same delivery id is being forwarded right now
   kShuttingDown,
 };
 

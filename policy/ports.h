@@ -1,8 +1,11 @@
-// The abstract ports the pure chain talks through: the rate-limit store and the clock.
+// The abstract ports the pure chain talks through: the rate-limit store, the replay store and
+// the clock.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "policy/result.h"
 
 namespace hookguard::policy {
 
@@ -30,6 +33,30 @@ class RateLimitStore {
   virtual ~RateLimitStore() = default;
   /// Counts one hit and answers; never throws. Must be bounded in time.
   virtual RateLimitReply hit(const RateLimitQuery& query) = 0;
+};
+
+/// The replay store's answer to reserve(): reserved (this request owns the delivery now),
+/// pending (another copy is being forwarded), done (already forwarded) or store_error.
+struct ReplayReply {
+  enum class Kind { kReserved, kPending, kDone, kStoreError };
+  Kind kind = Kind::kStoreError;
+  std::int64_t pending_ttl_ms = 0;  // for kPending: how long the other copy's reservation lasts
+  std::string error;                // for kStoreError: logged, never sent to the client
+};
+
+/// Where forwarded delivery ids live (Redis in production, a fake in tests). Keys come from
+/// policy::replay_key(); every call is bounded in time and never throws.
+class ReplayStore {
+ public:
+  virtual ~ReplayStore() = default;
+  /// Atomically: if `key` is unset, sets it to `token` for `pending_ttl_ms` and answers
+  /// kReserved; otherwise answers kPending or kDone from what is stored.
+  virtual ReplayReply reserve(const std::string& key, const std::string& token,
+                              std::int64_t pending_ttl_ms) = 0;
+  /// Marks the delivery forwarded for `window_ms` (whoever holds the key now).
+  virtual Result<void> complete(const std::string& key, std::int64_t window_ms) = 0;
+  /// Drops the reservation if it is still `token`'s, so that the sender's retry goes through.
+  virtual Result<void> release(const std::string& key, const std::string& token) = 0;
 };
 
 /// Wall-clock time, injectable for tests.

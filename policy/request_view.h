@@ -18,6 +18,7 @@ struct RequestView {
   std::optional<std::uint64_t> content_length;  // the declared Content-Length, if any
   IpAddress source_ip;                          // after trusted-proxy resolution
   std::int64_t now_unix_ms = 0;                 // the request's arrival time
+  std::string_view request_id = {};             // unique per request: owns a replay reservation
 };
 
 }  // namespace hookguard::policy

@@ -64,6 +64,10 @@ std::optional<std::int64_t> parse_timestamp(std::string_view text) {
 }
 
 bool within_tolerance(std::int64_t ts, std::int64_t now_unix, int tolerance_seconds) {
+  // ts is at most 12 digits; a clock reading beyond +-2^62 is out of tolerance anyway, and
+  // subtracting it could overflow (UBSan, found by tests/fuzz/fuzz_signature).
+  constexpr std::int64_t kClockBound = std::int64_t{1} << 62;
+  if (now_unix > kClockBound || now_unix < -kClockBound) return false;
   const std::int64_t delta = now_unix >= ts ? now_unix - ts : ts - now_unix;
   return delta <= tolerance_seconds;
 }

@@ -1,5 +1,6 @@
 #include "policy/trigger_codec.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -9,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <type_traits>
 #include <variant>
 
@@ -96,11 +98,11 @@ bool is_env_name(std::string_view name) {
 // The field table: one row per leaf field, in the order of DESIGN §5. The decoder, apply_patch
 // and both encoders walk it, so a new field is one new row.
 
-using Accessor =
-    std::variant<bool& (*)(TriggerSpec&), int& (*)(TriggerSpec&), std::int64_t& (*)(TriggerSpec&),
-                 std::string& (*)(TriggerSpec&), std::vector<std::string>& (*)(TriggerSpec&),
-                 Mode& (*)(TriggerSpec&), StoreErrorMode& (*)(TriggerSpec&),
-                 HmacAlgorithm& (*)(TriggerSpec&), SignatureScheme& (*)(TriggerSpec&)>;
+using Accessor = std::variant<bool& (*)(TriggerSpec&), int& (*)(TriggerSpec&),
+                              std::int64_t& (*)(TriggerSpec&), std::string& (*)(TriggerSpec&),
+                              std::vector<std::string>& (*)(TriggerSpec&), Mode& (*)(TriggerSpec&),
+                              StoreErrorMode& (*)(TriggerSpec&), HmacAlgorithm& (*)(TriggerSpec&),
+                              SignatureScheme& (*)(TriggerSpec&), Handshake& (*)(TriggerSpec&)>;
 
 struct Field {
   std::string_view path;
@@ -136,6 +138,13 @@ const std::vector<Field>& fields() {
       HOOKGUARD_FIELD("policy.hmac.header", policy.hmac.header),
       HOOKGUARD_FIELD("policy.hmac.timestamp_tolerance_seconds",
                       policy.hmac.timestamp_tolerance_seconds),
+      HOOKGUARD_FIELD("policy.replay.enabled", policy.replay.enabled),
+      HOOKGUARD_FIELD("policy.replay.window_seconds", policy.replay.window_seconds),
+      HOOKGUARD_FIELD("policy.replay.header", policy.replay.header),
+      HOOKGUARD_FIELD("policy.events.enabled", policy.events.enabled),
+      HOOKGUARD_FIELD("policy.events.allow", policy.events.allow),
+      HOOKGUARD_FIELD("policy.events.source", policy.events.source),
+      HOOKGUARD_FIELD("policy.handshake", policy.handshake),
   };
   return kFields;
 }
@@ -151,7 +160,7 @@ const Field* find_field(std::string_view path) {
 
 bool is_object_path(std::string_view path) {
   return path == "policy" || path == "policy.ip_allowlist" || path == "policy.rate_limit" ||
-         path == "policy.hmac";
+         path == "policy.hmac" || path == "policy.replay" || path == "policy.events";
 }
 
 // Fields the server owns. Naming them ("read-only field") helps a client that sends back what
@@ -256,6 +265,9 @@ Result<void> read(const Json& value, const std::string& path, HmacAlgorithm& out
 }
 Result<void> read(const Json& value, const std::string& path, SignatureScheme& out) {
   return read_enum(value, path, out, parse_signature_scheme);
+}
+Result<void> read(const Json& value, const std::string& path, Handshake& out) {
+  return read_enum(value, path, out, parse_handshake);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -658,10 +670,49 @@ Result<TriggerInput> trigger_from_json(std::string_view json_text, DecodeMode mo
   return Decoder(mode).decode(*document);
 }
 
+namespace {
+
+// yaml-cpp 0.7's YAML::LoadAll never returns on some malformed input (",\xfe", ",:  [\nx]"): the
+// parser keeps reporting another empty document without consuming any input, and memory grows
+// until the process dies (found by tests/fuzz/fuzz_trigger_yaml). Only one document is wanted, so
+// the documents are counted with a bounded loop and the first one is built with YAML::Load.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// The first document of `text`, plus an empty node for "more than one" (never more than two
+// entries). Throws YAML::Exception like LoadAll.
+std::vector<YAML::Node> load_first_documents(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentCounter counter;
+  int documents = 0;
+  while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
+  std::vector<YAML::Node> out;
+  if (documents == 0) return out;
+  out.push_back(YAML::Load(text));
+  if (documents > 1) out.emplace_back();
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<TriggerInput>> triggers_from_yaml(std::string_view yaml_text) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml_text));
+    documents = load_first_documents(std::string(yaml_text));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) return fail(kCode, "invalid YAML: " + e.msg);
     return fail(kCode, "invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +

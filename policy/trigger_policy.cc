@@ -43,6 +43,74 @@ Result<void> check_range(const std::string& field, std::int64_t value, std::int6
   return {};
 }
 
+bool is_header_name(std::string_view name) {
+  if (name.empty() || name.size() > PolicyLimits::kMaxHeaderNameBytes) return false;
+  for (char c : name) {
+    if (!is_tchar(c)) return false;
+  }
+  return true;
+}
+
+Result<void> validate_replay(const ReplayPolicy& replay, const HmacPolicy& hmac) {
+  if (auto ok = check_range("policy.replay.window_seconds", replay.window_seconds, 1,
+                            PolicyLimits::kMaxReplayWindowSeconds);
+      !ok) {
+    return ok;
+  }
+  if (!replay.header.empty() && !is_header_name(replay.header)) {
+    return invalid("policy.replay.header", "not a valid header name");
+  }
+  // The id is recorded only once the signature verified; without one, anyone who can reach
+  // the endpoint could burn the ids of real deliveries before they arrive.
+  if (replay.enabled && !hmac.enabled) {
+    return invalid("policy.replay.enabled", "requires policy.hmac.enabled");
+  }
+  return {};
+}
+
+Result<void> validate_events(const EventFilterPolicy& events) {
+  const std::string field = "policy.events.allow";
+  if (events.allow.size() > PolicyLimits::kMaxEventAllowEntries) {
+    return invalid(field, "at most " + std::to_string(PolicyLimits::kMaxEventAllowEntries) +
+                              " entries (got " + std::to_string(events.allow.size()) + ")");
+  }
+  // An enabled filter with nothing allowed drops every delivery: a mistake, not a wish.
+  if (events.enabled && events.allow.empty()) {
+    return invalid(field, "must not be empty when events are enabled");
+  }
+  for (std::size_t i = 0; i < events.allow.size(); ++i) {
+    const auto& entry = events.allow[i];
+    const std::string at = field + "[" + std::to_string(i) + "]";
+    if (entry.empty() || entry.size() > PolicyLimits::kMaxEventTypeBytes) {
+      return invalid(at,
+                     "must be 1-" + std::to_string(PolicyLimits::kMaxEventTypeBytes) + " bytes");
+    }
+    if (has_control(entry)) return invalid(at, "contains a control character");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (events.allow[j] == entry) return invalid(at, "duplicate event type");
+    }
+  }
+  const std::string_view source = events.source;
+  if (source.empty()) return {};
+  if (source.starts_with("header:")) {
+    if (!is_header_name(source.substr(7))) {
+      return invalid("policy.events.source", "header:<Name> needs a valid header name");
+    }
+    return {};
+  }
+  if (source.starts_with("json:")) {
+    const auto name = source.substr(5);
+    if (name.empty() || name.size() > PolicyLimits::kMaxEventJsonFieldBytes || has_control(name)) {
+      return invalid("policy.events.source",
+                     "json:<field> needs a field name of 1-" +
+                         std::to_string(PolicyLimits::kMaxEventJsonFieldBytes) +
+                         " bytes without control characters");
+    }
+    return {};
+  }
+  return invalid("policy.events.source", "must be header:<Name> or json:<top-level field>");
+}
+
 bool is_host_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
          c == '.';
@@ -192,6 +260,18 @@ std::string_view to_string(SignatureScheme scheme) {
   return "";
 }
 
+std::string_view to_string(Handshake handshake) {
+  switch (handshake) {
+    case Handshake::kNone:
+      return "none";
+    case Handshake::kTmi:
+      return "tmi";
+    case Handshake::kSlack:
+      return "slack";
+  }
+  return "";
+}
+
 Result<Mode> parse_mode(std::string_view text) {
   for (auto value : {Mode::kEnforce, Mode::kMonitor}) {
     if (to_string(value) == text) return value;
@@ -222,6 +302,13 @@ Result<SignatureScheme> parse_signature_scheme(std::string_view text) {
   return fail(std::string(kCode),
               "unknown scheme (expected generic, github, stripe, slack, standard-webhooks or "
               "shopify)");
+}
+
+Result<Handshake> parse_handshake(std::string_view text) {
+  for (auto value : {Handshake::kNone, Handshake::kTmi, Handshake::kSlack}) {
+    if (to_string(value) == text) return value;
+  }
+  return fail(std::string(kCode), "unknown handshake (expected none, tmi or slack)");
 }
 
 bool is_valid_trigger_key(std::string_view key) {
@@ -353,6 +440,9 @@ Result<void> validate(const TriggerSpec& spec) {
       !ok) {
     return ok;
   }
+  if (auto ok = validate_replay(policy.replay, hmac); !ok) return ok;
+  if (auto ok = validate_events(policy.events); !ok) return ok;
+  if (to_string(policy.handshake).empty()) return invalid("policy.handshake", "unknown handshake");
   return {};
 }
 

@@ -15,15 +15,18 @@ enum class Mode { kEnforce, kMonitor };
 enum class StoreErrorMode { kOpen, kClosed };
 enum class HmacAlgorithm { kSha1, kSha256, kSha512 };
 enum class SignatureScheme { kGeneric, kGithub, kStripe, kSlack, kStandardWebhooks, kShopify };
+enum class Handshake { kNone, kTmi, kSlack };
 
 std::string_view to_string(Mode);
 std::string_view to_string(StoreErrorMode);
 std::string_view to_string(HmacAlgorithm);
 std::string_view to_string(SignatureScheme);
+std::string_view to_string(Handshake);
 Result<Mode> parse_mode(std::string_view);
 Result<StoreErrorMode> parse_store_error_mode(std::string_view);
 Result<HmacAlgorithm> parse_hmac_algorithm(std::string_view);
 Result<SignatureScheme> parse_signature_scheme(std::string_view);
+Result<Handshake> parse_handshake(std::string_view);
 
 /// Limits every validated policy stays within.
 struct PolicyLimits {
@@ -39,6 +42,11 @@ struct PolicyLimits {
   static constexpr int kMaxTimestampToleranceSeconds = 86400;
   static constexpr std::size_t kMaxNameBytes = 128;
   static constexpr std::size_t kMaxDescriptionBytes = 1024;
+  static constexpr std::int64_t kMaxReplayWindowSeconds = 604800;  // 7 days
+  static constexpr std::size_t kMaxHeaderNameBytes = 128;
+  static constexpr std::size_t kMaxEventAllowEntries = 100;
+  static constexpr std::size_t kMaxEventTypeBytes = 128;
+  static constexpr std::size_t kMaxEventJsonFieldBytes = 128;
 };
 
 struct IpAllowlistPolicy {
@@ -65,12 +73,31 @@ struct HmacPolicy {
   bool operator==(const HmacPolicy&) const = default;
 };
 
+/// Replay protection: a delivery id already forwarded within the window is not forwarded again.
+struct ReplayPolicy {
+  bool enabled = false;
+  std::int64_t window_seconds = 86400;
+  std::string header;  // empty: the scheme's default (see delivery_id_header())
+  bool operator==(const ReplayPolicy&) const = default;
+};
+
+/// Event-type allowlist: unlisted (or missing) event types are answered 200 "filtered".
+struct EventFilterPolicy {
+  bool enabled = false;
+  std::vector<std::string> allow;
+  std::string source;  // "header:<Name>" | "json:<top-level field>"; empty: the scheme's default
+  bool operator==(const EventFilterPolicy&) const = default;
+};
+
 /// The check-chain policy of one trigger.
 struct TriggerPolicy {
   int payload_size_limit_kb = 1024;
   IpAllowlistPolicy ip_allowlist;
   RateLimitPolicy rate_limit;
   HmacPolicy hmac;
+  ReplayPolicy replay;
+  EventFilterPolicy events;
+  Handshake handshake = Handshake::kNone;
   bool operator==(const TriggerPolicy&) const = default;
 };
 
@@ -95,7 +122,8 @@ struct TriggerSpec {
 Result<void> validate(const TriggerSpec& spec);
 
 /// Checks an HMAC secret's length (16-256 bytes).
-Result<void> validate_secret(std::string_view secret, std::string_view field = "policy.hmac.secret");
+Result<void> validate_secret(std::string_view secret,
+                             std::string_view field = "policy.hmac.secret");
 
 /// True when `key` is a well-formed trigger key: 1-128 chars of [A-Za-z0-9_-].
 bool is_valid_trigger_key(std::string_view key);

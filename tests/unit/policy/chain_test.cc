@@ -4,12 +4,14 @@
 
 #include "policy/signature.h"
 #include "tests/support/fake_rate_limit_store.h"
+#include "tests/support/fake_replay_store.h"
 #include "tests/support/manual_clock.h"
 
 namespace hookguard::policy {
 namespace {
 
 using testing::FakeRateLimitStore;
+using testing::FakeReplayStore;
 using testing::ManualClock;
 
 const std::string kSecret = "chain-secret-0123456789";
@@ -85,9 +87,10 @@ TEST(RunChain, ForwardsARequestThatPassesEveryStage) {
   Request req;
   req.sign(trigger);
   FakeRateLimitStore store;
+  FakeReplayStore replays;
   store.push(FakeRateLimitStore::allowed(100, 73, 12));
 
-  const auto r = run_chain(req.view(), trigger, store);
+  const auto r = run_chain(req.view(), trigger, store, replays);
   EXPECT_TRUE(r.forward);
   EXPECT_FALSE(r.monitor_override);
   EXPECT_EQ(r.outcome, Outcome::kForwarded);
@@ -110,7 +113,8 @@ TEST(RunChain, DisabledStagesAreNotCheckedAndLeaveTheirFlagsUnset) {
   Request req;
   req.source = "203.0.113.1";
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   EXPECT_TRUE(r.forward);
   EXPECT_FALSE(r.ip_allowed.has_value());
   EXPECT_FALSE(r.hmac_verified.has_value());
@@ -123,7 +127,8 @@ TEST(RunChain, RejectsAMethodTheTriggerDoesNotAllowWith405) {
   Request req;
   req.method = "GET";
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kMethodNotAllowed, 405, "method_not_allowed");
   EXPECT_EQ(store.calls(), 0u);
 }
@@ -134,7 +139,8 @@ TEST(RunChain, EnforcesTheMethodEvenInMonitorMode) {
   Request req;
   req.method = "DELETE";
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kMethodNotAllowed, 405, "method_not_allowed");
   EXPECT_EQ(store.calls(), 0u);
   EXPECT_FALSE(r.ip_allowed.has_value());
@@ -145,7 +151,8 @@ TEST(RunChain, RejectsADeclaredContentLengthOverTheLimitWith413) {
   Request req;
   req.content_length = 1025;
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kPayloadTooLarge, 413, "payload_too_large");
   EXPECT_EQ(store.calls(), 0u);
   EXPECT_FALSE(r.ip_allowed.has_value());
@@ -158,10 +165,11 @@ TEST(RunChain, RejectsABodyOverTheLimitWithoutContentLengthWith413) {
   req.body = std::string(1025, 'x');
   req.content_length.reset();
   FakeRateLimitStore store;
-  expect_rejected(run_chain(req.view(), trigger, store), Outcome::kPayloadTooLarge, 413,
+  FakeReplayStore replays;
+  expect_rejected(run_chain(req.view(), trigger, store, replays), Outcome::kPayloadTooLarge, 413,
                   "payload_too_large");
   req.body = std::string(1024, 'x');
-  EXPECT_TRUE(run_chain(req.view(), trigger, store).forward);
+  EXPECT_TRUE(run_chain(req.view(), trigger, store, replays).forward);
 }
 
 TEST(RunChain, RejectsABodyLargerThanItsDeclaredLength) {
@@ -170,7 +178,8 @@ TEST(RunChain, RejectsABodyLargerThanItsDeclaredLength) {
   req.body = std::string(2000, 'x');
   req.content_length = 10;
   FakeRateLimitStore store;
-  expect_rejected(run_chain(req.view(), trigger, store), Outcome::kPayloadTooLarge, 413,
+  FakeReplayStore replays;
+  expect_rejected(run_chain(req.view(), trigger, store, replays), Outcome::kPayloadTooLarge, 413,
                   "payload_too_large");
 }
 
@@ -180,7 +189,8 @@ TEST(RunChain, RejectsAnUnlistedSourceWith403BeforeTouchingTheStore) {
   req.source = "203.0.113.9";
   req.sign(trigger);
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kIpDenied, 403, "ip_denied");
   EXPECT_EQ(r.ip_allowed, false);
   EXPECT_EQ(store.calls(), 0u);
@@ -191,16 +201,18 @@ TEST(RunChain, RejectsAnUnlistedSourceWith403BeforeTouchingTheStore) {
 TEST(RunChain, AdmitsAnIpv4MappedPeerAndAnIpv6Member) {
   const auto trigger = make_trigger({.rate = false, .hmac = false});
   FakeRateLimitStore store;
+  FakeReplayStore replays;
   for (const std::string source : {"::ffff:192.30.252.1", "2001:db8::5"}) {
     Request req;
     req.source = source;
-    const auto r = run_chain(req.view(), trigger, store);
+    const auto r = run_chain(req.view(), trigger, store, replays);
     EXPECT_TRUE(r.forward) << source;
     EXPECT_EQ(r.ip_allowed, true);
   }
   Request v6;
   v6.source = "::1";
-  expect_rejected(run_chain(v6.view(), trigger, store), Outcome::kIpDenied, 403, "ip_denied");
+  expect_rejected(run_chain(v6.view(), trigger, store, replays), Outcome::kIpDenied, 403,
+                  "ip_denied");
 }
 
 TEST(RunChain, RejectsARateLimitedRequestWith429AndRetryAfter) {
@@ -208,8 +220,9 @@ TEST(RunChain, RejectsARateLimitedRequestWith429AndRetryAfter) {
   Request req;
   req.sign(trigger);
   FakeRateLimitStore store;
+  FakeReplayStore replays;
   store.push(FakeRateLimitStore::limited(100, 7, 30));
-  const auto r = run_chain(req.view(), trigger, store);
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kRateLimited, 429, "rate_limited");
   EXPECT_TRUE(r.rate_limited);
   EXPECT_EQ(*r.response_headers.get("Retry-After"), "7");
@@ -225,8 +238,9 @@ TEST(RunChain, StoreErrorWithFailOpenPassesAndIsLogged) {
   Request req;
   req.sign(trigger);
   FakeRateLimitStore store;
+  FakeReplayStore replays;
   store.push(FakeRateLimitStore::store_error("connection refused"));
-  const auto r = run_chain(req.view(), trigger, store);
+  const auto r = run_chain(req.view(), trigger, store, replays);
   EXPECT_TRUE(r.forward);
   EXPECT_EQ(r.outcome, Outcome::kForwarded);
   EXPECT_TRUE(r.rate_limit_store_error);
@@ -240,8 +254,9 @@ TEST(RunChain, StoreErrorWithFailClosedRejectsWith503) {
   Request req;
   req.sign(trigger);
   FakeRateLimitStore store;
+  FakeReplayStore replays;
   store.push(FakeRateLimitStore::store_error("timeout"));
-  const auto r = run_chain(req.view(), trigger, store);
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kRateLimitStoreError, 503, "rate_limit_store_error");
   EXPECT_TRUE(r.rate_limit_store_error);
   EXPECT_FALSE(r.hmac_verified.has_value());
@@ -252,7 +267,8 @@ TEST(RunChain, RejectsAMissingSignatureWith401) {
   const auto trigger = make_trigger();
   Request req;
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kSignatureMissing, 401, "signature_missing");
   EXPECT_EQ(r.hmac_verified, false);
 }
@@ -262,7 +278,8 @@ TEST(RunChain, RejectsAnInvalidSignatureWith401) {
   Request req;
   req.sign(trigger, "not-the-secret-0123456");
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   expect_rejected(r, Outcome::kSignatureInvalid, 401, "signature_invalid");
   EXPECT_EQ(r.hmac_verified, false);
   EXPECT_EQ(r.detail.find(kSecret), std::string::npos);
@@ -274,7 +291,8 @@ TEST(RunChain, TreatsAMissingHeaderListAsNoHeaders) {
   RequestView view = req.view();
   view.headers = nullptr;
   FakeRateLimitStore store;
-  expect_rejected(run_chain(view, trigger, store), Outcome::kSignatureMissing, 401,
+  FakeReplayStore replays;
+  expect_rejected(run_chain(view, trigger, store, replays), Outcome::kSignatureMissing, 401,
                   "signature_missing");
 }
 
@@ -284,11 +302,12 @@ TEST(RunChain, AcceptsThePreviousSecretOnlyUntilItsDeadline) {
   const auto trigger = make_trigger({.previous = kPrevious, .previous_valid_until_ms = deadline});
   req.sign(trigger, kPrevious);
   FakeRateLimitStore store;
-  EXPECT_TRUE(run_chain(req.view(), trigger, store).forward);
+  FakeReplayStore replays;
+  EXPECT_TRUE(run_chain(req.view(), trigger, store, replays).forward);
   req.clock.set_unix_ms(deadline);
   req.headers = {};
   req.sign(trigger, kPrevious);
-  expect_rejected(run_chain(req.view(), trigger, store), Outcome::kSignatureInvalid, 401,
+  expect_rejected(run_chain(req.view(), trigger, store, replays), Outcome::kSignatureInvalid, 401,
                   "signature_invalid");
 }
 
@@ -297,9 +316,10 @@ TEST(RunChain, ChecksTimestampedSchemesAgainstTheRequestTime) {
   Request req;
   req.sign(trigger);
   FakeRateLimitStore store;
-  EXPECT_TRUE(run_chain(req.view(), trigger, store).forward);
+  FakeReplayStore replays;
+  EXPECT_TRUE(run_chain(req.view(), trigger, store, replays).forward);
   req.clock.advance_seconds(301);
-  expect_rejected(run_chain(req.view(), trigger, store), Outcome::kSignatureInvalid, 401,
+  expect_rejected(run_chain(req.view(), trigger, store, replays), Outcome::kSignatureInvalid, 401,
                   "signature_invalid");
 }
 
@@ -310,8 +330,9 @@ TEST(RunChain, MonitorModeRunsEveryStageAndForwardsWithTheFirstFailure) {
   req.source = "203.0.113.9";
   req.content_length = 5000;
   FakeRateLimitStore store;
+  FakeReplayStore replays;
   store.push(FakeRateLimitStore::limited(100, 9, 9));
-  const auto r = run_chain(req.view(), trigger, store);
+  const auto r = run_chain(req.view(), trigger, store, replays);
   EXPECT_TRUE(r.forward);
   EXPECT_TRUE(r.monitor_override);
   EXPECT_EQ(outcome_name(r.outcome), "payload_too_large");
@@ -331,8 +352,9 @@ TEST(RunChain, MonitorModeWithStoreErrorClosedStillForwards) {
   Request req;
   req.sign(trigger);
   FakeRateLimitStore store;
+  FakeReplayStore replays;
   store.push(FakeRateLimitStore::store_error("down"));
-  const auto r = run_chain(req.view(), trigger, store);
+  const auto r = run_chain(req.view(), trigger, store, replays);
   EXPECT_TRUE(r.forward);
   EXPECT_TRUE(r.monitor_override);
   EXPECT_EQ(outcome_name(r.outcome), "rate_limit_store_error");
@@ -344,7 +366,8 @@ TEST(RunChain, MonitorModeWithNothingWrongIsNoOverride) {
   Request req;
   req.sign(trigger);
   FakeRateLimitStore store;
-  const auto r = run_chain(req.view(), trigger, store);
+  FakeReplayStore replays;
+  const auto r = run_chain(req.view(), trigger, store, replays);
   EXPECT_TRUE(r.forward);
   EXPECT_FALSE(r.monitor_override);
   EXPECT_EQ(r.outcome, Outcome::kForwarded);
@@ -372,7 +395,8 @@ TEST(RunChain, PerSourceRateLimitAsksTheStoreForThePerSourceKey) {
   req.source = "2001:db8:0:7::99";
   req.sign(trigger);
   FakeRateLimitStore store;
-  EXPECT_TRUE(run_chain(req.view(), trigger, store).forward);
+  FakeReplayStore replays;
+  EXPECT_TRUE(run_chain(req.view(), trigger, store, replays).forward);
   ASSERT_EQ(store.calls(), 1u);
   EXPECT_EQ(store.queries()[0].key, "hg:rl:{t42}:2001:db8:0:7::");
 }

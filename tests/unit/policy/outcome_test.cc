@@ -58,6 +58,7 @@ TEST(Outcome, MapsEveryOutcomeToTheDesignedStatusAndName) {
       {Outcome::kDuplicate, "duplicate", 200},
       {Outcome::kFiltered, "filtered", 200},
       {Outcome::kChallenge, "challenge", 200},
+      {Outcome::kDeliveryInFlight, "delivery_in_flight", 409},
       {Outcome::kShuttingDown, "shutting_down", 503},
   };
   ASSERT_EQ(std::size(rows), kOutcomeCount);
