@@ -406,7 +406,10 @@ struct Forwarder::Impl {
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-    const long total = std::max(1, req.timeout_ms);
+    long total = std::max(1, req.timeout_ms);
+    // A trigger stored with a longer timeout (by `apply`, SQL, or before the ingress timeouts
+    // were lowered) must not outlive the ingress deadline: see ForwarderOptions::max_timeout_ms.
+    if (options.max_timeout_ms > 0) total = std::min<long>(total, options.max_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      std::min<long>(std::max(1, options.connect_timeout_ms), total));

@@ -23,13 +23,13 @@ struct UpstreamRequest {
 /// What came back from the upstream, or why nothing did.
 struct UpstreamResult {
   enum class Kind {
-    kOk,             // an HTTP response arrived (any status)
-    kConnectError,   // refused, unreachable, DNS failure, reset, malformed response
-    kTimeout,        // connect or total timeout
-    kDenied,         // the resolved address is inside upstream.deny_networks
-    kTooLarge,       // response body over max_response_bytes
-    kBusy,           // too many requests in flight
-    kShuttingDown,   // the forwarder is stopping
+    kOk,            // an HTTP response arrived (any status)
+    kConnectError,  // refused, unreachable, DNS failure, reset, malformed response
+    kTimeout,       // connect or total timeout
+    kDenied,        // the resolved address is inside upstream.deny_networks
+    kTooLarge,      // response body over max_response_bytes
+    kBusy,          // too many requests in flight
+    kShuttingDown,  // the forwarder is stopping
   };
   Kind kind = Kind::kConnectError;
   int status = 0;
@@ -41,11 +41,15 @@ struct UpstreamResult {
 
 struct ForwarderOptions {
   int connect_timeout_ms = 2000;
-  int max_connections = 256;           // pooled keep-alive connections in total
-  int max_in_flight = 10000;           // beyond this, kBusy at once
+  int max_connections = 256;  // pooled keep-alive connections in total
+  int max_in_flight = 10000;  // beyond this, kBusy at once
   std::int64_t max_response_bytes = 1048576;
   std::vector<std::string> deny_networks{"169.254.0.0/16", "fe80::/10"};
-  int max_connection_age_s = 4;        // below common upstream keep-alive timeouts (Node: 5 s)
+  int max_connection_age_s = 4;  // below common upstream keep-alive timeouts (Node: 5 s)
+  // Upper bound on any request's timeout_ms (0: none). `serve` sets upstream.timeout_ms, which
+  // stays below the ingress header/body timeouts: past those Pistache answers 408 itself, closes
+  // the peer, and a late reply could land on a new connection that reused its fd.
+  int max_timeout_ms = 0;
 };
 
 /// Sends requests on one event-loop thread; a slow upstream never delays another request.
