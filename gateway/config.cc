@@ -1,5 +1,6 @@
 #include "gateway/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -11,8 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "policy/cidr_set.h"
 
@@ -204,6 +207,15 @@ const std::vector<Field>& fields() {
       text(
           "audit", "spool_dir", [](Config& c) -> std::string& { return c.audit.spool_dir; },
           StringRule::kNonEmpty),
+      integer(
+          "audit", "retention_days", [](Config& c) -> int& { return c.audit.retention_days; }, 0,
+          36500),
+      integer(
+          "audit", "rollup_retention_days",
+          [](Config& c) -> int& { return c.audit.rollup_retention_days; }, 1, 36500),
+      integer(
+          "audit", "maintenance_interval_seconds",
+          [](Config& c) -> int& { return c.audit.maintenance_interval_seconds; }, 1, 3600),
 
       text(
           "secrets", "master_key_env",
@@ -418,9 +430,44 @@ Result<void> walk_mapping(const YAML::Node& map, const std::string& prefix, Visi
   return {};
 }
 
+// yaml-cpp 0.7's YAML::LoadAll never returns on some malformed input (",\xfe", ",:  [\nx]"): the
+// parser keeps reporting another empty document without consuming any input, and memory grows
+// until the process dies (found by tests/fuzz/fuzz_config). Only one document is wanted, so the
+// documents are counted with a bounded loop and the first one is built with YAML::Load.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// The first document of `text`, plus an empty node for "more than one" (never more than two
+// entries). Throws YAML::Exception like LoadAll.
+std::vector<YAML::Node> load_first_documents(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentCounter counter;
+  int documents = 0;
+  while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
+  std::vector<YAML::Node> out;
+  if (documents == 0) return out;
+  out.push_back(YAML::Load(text));
+  if (documents > 1) out.emplace_back();
+  return out;
+}
+
 Result<void> apply_yaml(Config& config, const std::string& yaml_text) {
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
+    const std::vector<YAML::Node> documents = load_first_documents(yaml_text);
     if (documents.empty()) return {};
     if (documents.size() > 1) {
       return config_error("config",

@@ -56,6 +56,9 @@ struct AuditConfig {
   int flush_interval_ms = 100;
   int queue_capacity = 100000;
   std::string spool_dir = "var/spool";
+  int retention_days = 0;  // drop log partitions older than this; 0 keeps the log forever
+  int rollup_retention_days = 400;
+  int maintenance_interval_seconds = 30;  // partitions ahead, rollups, retention
 
   friend bool operator==(const AuditConfig&, const AuditConfig&) = default;
 };

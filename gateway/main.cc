@@ -13,6 +13,7 @@
 #include <string>
 
 #include "admin-api/admin_server.h"
+#include "db/maintenance.h"
 #include "db/migrator.h"
 #include "gateway/apply_command.h"
 #include "gateway/config.h"
@@ -222,6 +223,12 @@ int main(int argc, char** argv) {
   sign->add_option("--timestamp", timestamp, "Unix time to sign with (default: now)");
   sign->add_option("--id", id, "Delivery id (standard-webhooks)");
 
+  std::string older_than;
+  auto* retention = app.add_subcommand(
+      "retention", "Drop whole log partitions older than a number of days (rollups are kept)");
+  retention->add_option("--older-than", older_than, "e.g. 30d")->required();
+  retention->add_option("-c,--config", config_path, "gateway.yaml")->check(CLI::ExistingFile);
+
   auto* gen_key = app.add_subcommand("gen-key", "Print a fresh base64 master key");
 
   try {
@@ -252,5 +259,19 @@ int main(int argc, char** argv) {
     return gateway::run_apply(apply_options, config->postgres.dsn, *box, std::cout, std::cerr);
   }
   if (*export_cmd) return gateway::run_export(config->postgres.dsn, std::cout, std::cerr);
+  if (*retention) {
+    auto days = db::parse_retention_days(older_than);
+    if (!days) {
+      std::cerr << "hookguard retention: --older-than: " << days.error().message << "\n";
+      return kExitUsage;
+    }
+    auto dropped = db::drop_partitions_older_than(config->postgres.dsn, *days);
+    if (!dropped) {
+      std::cerr << "hookguard retention: " << dropped.error().message << "\n";
+      return kExitRuntime;
+    }
+    std::cout << "dropped " << *dropped << " partition(s)\n";
+    return 0;
+  }
   return kExitUsage;
 }

@@ -11,8 +11,10 @@
 #include "gateway/forwarder.h"
 #include "gateway/ingress.h"
 #include "gateway/ingress_server.h"
+#include "gateway/maintenance_loop.h"
 #include "gateway/metrics.h"
 #include "gateway/redis_rate_limit_store.h"
+#include "gateway/redis_replay_store.h"
 #include "gateway/trigger_cache.h"
 
 namespace hookguard::gateway {
@@ -53,8 +55,10 @@ struct Runtime::Parts {
   TriggerCache cache;
   std::unique_ptr<TriggerReloader> reloader;
   std::unique_ptr<RedisRateLimitStore> rate_limits;
+  std::unique_ptr<RedisReplayStore> replays;
   std::unique_ptr<Forwarder> forwarder;
   std::unique_ptr<db::AuditWriter> audit;
+  std::unique_ptr<MaintenanceLoop> maintenance;
   Metrics metrics;
   std::atomic<bool> draining{false};
   std::unique_ptr<IngressServer> ingress_server;
@@ -101,12 +105,15 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
     if (auto pw = env(config.redis.password_env)) redis.password = *pw;
   }
   p.rate_limits = std::make_unique<RedisRateLimitStore>(redis);
+  p.replays = std::make_unique<RedisReplayStore>(redis);
 
   ForwarderOptions fwd;
   fwd.connect_timeout_ms = config.upstream.connect_timeout_ms;
   fwd.max_connections = config.upstream.max_connections;
   fwd.max_response_bytes = config.upstream.max_response_bytes;
   fwd.deny_networks = config.upstream.deny_networks;
+  // A trigger timeout set through apply or SQL must still end before Pistache answers 408.
+  fwd.max_timeout_ms = config.upstream.timeout_ms;
   p.forwarder = std::make_unique<Forwarder>(fwd);
   p.forwarder->start();
 
@@ -119,12 +126,23 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   p.audit = std::make_unique<db::AuditWriter>(audit);
   p.audit->start();
 
+  db::MaintenanceOptions upkeep;
+  upkeep.dsn = config.postgres.dsn;
+  if (config.audit.retention_days > 0) upkeep.retention_days = config.audit.retention_days;
+  upkeep.rollup_retention_days = config.audit.rollup_retention_days;
+  auto maintenance = db::Maintenance::create(upkeep);
+  if (!maintenance) return fail("invalid_config", "audit: " + maintenance.error().message);
+  p.maintenance = std::make_unique<MaintenanceLoop>(
+      std::move(*maintenance), std::chrono::seconds(config.audit.maintenance_interval_seconds));
+  p.maintenance->start();
+
   auto trusted = policy::CidrSet::parse(config.trusted_proxies);
   if (!trusted) return fail("invalid_config", "trusted_proxies" + trusted.error().message);
 
   IngressDeps deps;
   deps.cache = &p.cache;
   deps.rate_limits = p.rate_limits.get();
+  deps.replays = p.replays.get();
   deps.forwarder = p.forwarder.get();
   auto* writer = p.audit.get();
   deps.audit = [writer](db::AuditRow row) { writer->enqueue(std::move(row)); };
@@ -149,6 +167,10 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   auto* store = p.rate_limits.get();
   p.metrics.add_gauge("hookguard_redis_errors_total", "Rate-limit store errors.", "counter",
                       [store] { return static_cast<double>(store->errors()); });
+  auto* replays = p.replays.get();
+  p.metrics.add_gauge("hookguard_replay_store_errors_total",
+                      "Replay store errors (each let a request through unchecked).", "counter",
+                      [replays] { return static_cast<double>(replays->errors()); });
   auto* forwarder = p.forwarder.get();
   p.metrics.add_gauge("hookguard_upstream_in_flight", "Requests waiting for an upstream.", "gauge",
                       [forwarder] { return static_cast<double>(forwarder->in_flight()); });
@@ -188,6 +210,7 @@ void Runtime::stop(std::chrono::milliseconds deadline) {
   if (p.forwarder) p.forwarder->stop();
   if (p.ingress_server) p.ingress_server->stop();
   if (p.reloader) p.reloader->stop();
+  if (p.maintenance) p.maintenance->stop();
   if (p.audit) p.audit->stop();
   p.ingress_server.reset();
   p.forwarder.reset();

@@ -3,7 +3,9 @@
 
 #include <string>
 
+#include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
+#include "tests/support/test_env.h"
 
 namespace hookguard::testing {
 namespace {
@@ -39,6 +41,29 @@ TEST(Cli, VersionAndHelpExitZero) {
   for (const char* sub : {"serve", "migrate", "apply", "export", "sign", "gen-key"}) {
     EXPECT_NE(out.find(sub), std::string::npos) << sub;
   }
+}
+
+TEST(Cli, RetentionRejectsAMalformedPeriodWithExitCode2) {
+  auto [code, out] = run_hookguard({"retention", "--older-than", "thirty"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("--older-than"), std::string::npos) << out;
+}
+
+// Verifies that `retention` drops whole day partitions older than the period and keeps newer.
+TEST(Cli, RetentionDropsOnlyPartitionsOlderThanThePeriod) {
+  PgTestDb db;
+  query_value(db.dsn(), "SELECT hookguard_ensure_partitions(current_date - 40, 3)");
+  const auto before = query_value(db.dsn(),
+                                  "SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                                  "'webhook_event_log'::regclass");
+  auto [code, out] = run_hookguard({"retention", "--older-than", "30d"}, "",
+                                   {{"HOOKGUARD_POSTGRES_DSN", db.dsn()}});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("dropped 3 partition(s)"), std::string::npos) << out;
+  const auto after = query_value(db.dsn(),
+                                 "SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                                 "'webhook_event_log'::regclass");
+  EXPECT_EQ(std::stoi(after), std::stoi(before) - 3);
 }
 
 TEST(Cli, ServeWithABadConfigKeyExitsWithAMessageNamingIt) {
