@@ -4,7 +4,7 @@
 
 #include "admin-api/api_values.h"
 #include "policy/compiled_trigger.h"
-#include "policy/encoding.h"
+#include "policy/trigger_codec.h"
 
 namespace hookguard::admin {
 namespace {
@@ -56,15 +56,6 @@ Result<void> check_deployment_limits(const policy::TriggerSpec& spec,
   return {};
 }
 
-std::string generate_secret(policy::SignatureScheme scheme) {
-  // standard-webhooks senders expect "whsec_<base64>"; base62 pastes cleanly into any other
-  // provider's form. Same rule as `hookguard apply`.
-  if (scheme == policy::SignatureScheme::kStandardWebhooks) {
-    return "whsec_" + policy::to_base64(policy::random_bytes(32));
-  }
-  return policy::random_base62(43);
-}
-
 Result<RotateRequest> parse_rotate_request(std::string_view body, std::int64_t now_ms,
                                            std::int64_t default_grace_ms) {
   RotateRequest out;
@@ -75,17 +66,14 @@ Result<RotateRequest> parse_rotate_request(std::string_view body, std::int64_t n
     trimmed.remove_prefix(1);
   }
   if (trimmed.empty()) return out;
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
-    // nlohmann's message quotes the input, which may hold the new secret.
-    return fail("invalid_request", "invalid JSON at byte " + std::to_string(e.byte));
-  }
-  if (!doc.is_object()) return fail("invalid_request", "expected a JSON object");
+  // The trigger codec's parser: an unbounded DOM would let 1 MiB of "[" hold the admin thread,
+  // and of two "secret" keys a plain parser silently keeps one.
+  auto doc = policy::parse_bounded_json(body);
+  if (!doc) return tl::unexpected(doc.error());
+  if (!doc->is_object()) return fail("invalid_request", "expected a JSON object");
   bool until_given = false;
   bool for_given = false;
-  for (const auto& [key, value] : doc.items()) {
+  for (const auto& [key, value] : doc->items()) {
     if (key == "secret") {
       if (!value.is_string()) return invalid(key, "expected a string");
       out.secret = value.get<std::string>();

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "policy/cidr_set.h"
+#include "policy/encoding.h"
 #include "policy/result.h"
 #include "policy/trigger_policy.h"
 
@@ -30,9 +31,8 @@ Result<void> check_deployment_limits(const policy::TriggerSpec& spec,
 /// name or a URL without a host.
 std::optional<policy::IpAddress> upstream_literal_ip(std::string_view url);
 
-/// A fresh CSPRNG secret for `scheme`: "whsec_" + base64 of 32 bytes for standard-webhooks,
-/// else 43 base62 characters (256 bits either way).
-std::string generate_secret(policy::SignatureScheme scheme);
+/// A fresh CSPRNG secret for `scheme`: the same rule as `hookguard apply`.
+using policy::generate_secret;
 
 /// A parsed rotate request body.
 struct RotateRequest {

@@ -44,15 +44,6 @@ tl::unexpected<Error> invalid(const std::string& field, const std::string& reaso
   return fail(code, field + ": " + reason, field);
 }
 
-// standard-webhooks senders expect "whsec_<base64>"; every other scheme takes the bytes as they
-// are, where base62 pastes cleanly into any provider's form. Both carry 256 random bits.
-std::string generate_secret(policy::SignatureScheme scheme) {
-  if (scheme == policy::SignatureScheme::kStandardWebhooks) {
-    return "whsec_" + policy::to_base64(policy::random_bytes(32));
-  }
-  return policy::random_base62(43);
-}
-
 Result<std::string> open_secret(const policy::SecretBox& box, const std::string& sealed,
                                 const db::StoredTrigger& row, const std::string& field) {
   auto opened = box.open(sealed, row.spec.key);
@@ -122,7 +113,7 @@ Result<PlannedChange> plan_entry(const policy::TriggerInput& input,
   } else if (key_changed && stored_secret) {
     change.secret = stored_secret;
   } else if (spec.policy.hmac.enabled && !has_stored_secret) {
-    change.secret = generate_secret(spec.policy.hmac.scheme);
+    change.secret = policy::generate_secret(spec.policy.hmac.scheme);
     change.secret_generated = true;
     changed = true;
   }

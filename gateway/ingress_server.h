@@ -36,7 +36,4 @@ class IngressServer {
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
 };
 
-/// A Pistache Address for an IP literal ("0.0.0.0", "::", "[::1]") and port.
-std::string listen_address_text(const std::string& address, int port);
-
 }  // namespace hookguard::gateway

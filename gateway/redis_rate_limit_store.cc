@@ -1,14 +1,9 @@
 #include "gateway/redis_rate_limit_store.h"
 
 #include <hiredis/hiredis.h>
-#include <openssl/evp.h>
-#include <sys/time.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <chrono>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,78 +65,20 @@ constexpr std::size_t kScriptReplySize = 7;
 constexpr std::int64_t kMaxWindowSeconds = 366LL * 24 * 3600;
 // limit * window_ms stays far enough below 2^53 for the script's doubles to stay exact.
 constexpr std::int64_t kMaxLimitTimesWindowMs = std::int64_t{1} << 50;
-constexpr std::size_t kMaxErrorText = 120;
-constexpr std::size_t kMaxArgs = 8;
 
-std::string sha1_hex(std::string_view text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha1(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(std::size_t{size} * 2);
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0x0f]);
-  }
-  return out;
-}
-
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-timeval to_timeval(int ms) {
-  timeval tv{};
-  tv.tv_sec = ms / 1000;
-  tv.tv_usec = static_cast<suseconds_t>(ms % 1000) * 1000;
-  return tv;
-}
-
-std::string clip(std::string_view text) {
-  return std::string(text.substr(0, std::min(text.size(), kMaxErrorText)));
-}
-
-struct ReplyDeleter {
-  void operator()(redisReply* reply) const { freeReplyObject(reply); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
-
-// One thread's connection for one store.
-struct Connection {
-  redisContext* ctx = nullptr;
-  std::uint64_t generation = 0;
-
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  ~Connection() { close(); }
-
-  // hiredis 0.14 leaves a context unusable after any error (a late reply would be read as the
-  // answer to the next command), so it is only ever freed, never reused.
-  void close() {
-    if (ctx != nullptr) {
-      redisFree(ctx);
-      ctx = nullptr;
-    }
-  }
-};
-
-// Owns every thread's Connection of one store, so that the store's destruction closes them and
+// Owns every thread's connection of one store, so that the store's destruction closes them and
 // a thread's exit releases its own without waiting for the store.
 struct Registry {
   std::mutex mu;
-  std::vector<std::unique_ptr<Connection>> connections;
+  std::vector<std::unique_ptr<RedisConnection>> connections;
 
-  Connection* add() {
+  RedisConnection* add() {
     std::lock_guard lock(mu);
-    connections.push_back(std::make_unique<Connection>());
+    connections.push_back(std::make_unique<RedisConnection>());
     return connections.back().get();
   }
 
-  void remove(const Connection* connection) {
+  void remove(const RedisConnection* connection) {
     std::lock_guard lock(mu);
     std::erase_if(connections, [&](const auto& c) { return c.get() == connection; });
   }
@@ -149,12 +86,12 @@ struct Registry {
 
 // This thread's connections, one per live store. Stores are keyed by a never-reused id, not by
 // address, so a new store at a dead store's address cannot inherit its connection; the weak_ptr
-// tells a thread whether the store (and so the Connection) still exists.
+// tells a thread whether the store (and so the connection) still exists.
 struct ThreadSlots {
   struct Slot {
     std::uint64_t store_id = 0;
     std::weak_ptr<Registry> registry;
-    Connection* connection = nullptr;
+    RedisConnection* connection = nullptr;
   };
   std::vector<Slot> slots;
 
@@ -174,136 +111,53 @@ std::atomic<std::uint64_t> g_next_store_id{1};
 }  // namespace
 
 struct RedisRateLimitStore::Impl {
-  enum class Admission { kClosed, kProbe, kRefused };
+  using Admission = RedisEndpoint::Admission;
 
-  RedisOptions options;
-  std::string script_sha = sha1_hex(kScript);
+  // The breaker is shared by all threads: one thread's failure makes every thread fail fast,
+  // so a dead Redis costs one timeout per breaker period instead of one per request and thread.
+  RedisEndpoint redis;
+  RedisScript script{kScript};
   std::uint64_t id = g_next_store_id.fetch_add(1);
   std::shared_ptr<Registry> registry = std::make_shared<Registry>();
   std::atomic<std::uint64_t> errors{0};
 
-  // The breaker is shared by all threads: one thread's failure makes every thread fail fast,
-  // so a dead Redis costs one timeout per breaker period instead of one per request and thread.
-  std::atomic<std::int64_t> open_until_ms{0};  // steady clock; 0 = closed
-  std::atomic<bool> probing{false};
-  // Bumped on every failure: other threads' contexts may be just as dead (restarted or failed-over
-  // server), so each rebuilds its context once instead of re-tripping the breaker one by one.
-  std::atomic<std::uint64_t> generation{0};
+  explicit Impl(RedisOptions opts) : redis(std::move(opts)) {}
 
-  explicit Impl(RedisOptions opts) : options(std::move(opts)) {}
-
-  Admission admit() {
-    const std::int64_t until = open_until_ms.load(std::memory_order_acquire);
-    if (until == 0) return Admission::kClosed;
-    if (steady_ms() < until) return Admission::kRefused;
-    bool expected = false;
-    // Half-open: exactly one caller probes; the others keep failing fast until it answers.
-    if (!probing.compare_exchange_strong(expected, true)) return Admission::kRefused;
-    return Admission::kProbe;
-  }
-
-  void succeeded(Admission admission) {
-    if (admission != Admission::kProbe) return;
-    open_until_ms.store(0, std::memory_order_release);
-    probing.store(false, std::memory_order_release);
-  }
-
-  void failed(Connection* connection, Admission admission) {
+  void failed(RedisConnection* connection, Admission admission) {
     if (connection != nullptr) connection->close();
-    generation.fetch_add(1, std::memory_order_acq_rel);
-    open_until_ms.store(std::max<std::int64_t>(1, steady_ms() + options.breaker_open_ms),
-                        std::memory_order_release);
-    if (admission == Admission::kProbe) probing.store(false, std::memory_order_release);
+    redis.failed(admission);
   }
 
-  Connection& thread_connection() {
+  RedisConnection& thread_connection() {
     for (const auto& slot : t_slots.slots) {
       if (slot.store_id == id) return *slot.connection;
     }
     std::erase_if(t_slots.slots, [](const ThreadSlots::Slot& s) { return s.registry.expired(); });
-    Connection* connection = registry->add();
+    RedisConnection* connection = registry->add();
     t_slots.slots.push_back(ThreadSlots::Slot{id, registry, connection});
     return *connection;
   }
 
-  // Sends one command given as separate arguments (binary-safe; nothing is formatted into a
-  // command string). An error reply is a reply; only a transport failure is an Error.
-  static Result<ReplyPtr> command(Connection& connection,
-                                  std::initializer_list<std::string_view> args) {
-    std::array<const char*, kMaxArgs> argv{};
-    std::array<std::size_t, kMaxArgs> lengths{};
-    std::size_t argc = 0;
-    for (const auto arg : args) {
-      if (argc == kMaxArgs) return fail("rate_limit_store_error", "redis: too many arguments");
-      argv[argc] = arg.data();
-      lengths[argc] = arg.size();
-      ++argc;
-    }
-    auto* raw = static_cast<redisReply*>(
-        redisCommandArgv(connection.ctx, static_cast<int>(argc), argv.data(), lengths.data()));
-    if (raw == nullptr) {
-      return fail("rate_limit_store_error", "redis io: " + clip(connection.ctx->errstr));
-    }
-    return ReplyPtr(raw);
-  }
-
-  static std::string error_text(const redisReply& reply) {
-    return "redis: " + clip(std::string_view(reply.str, reply.len));
-  }
-
-  Result<void> connect(Connection& connection) {
-    const std::uint64_t gen = generation.load(std::memory_order_acquire);
-    redisContext* ctx = redisConnectWithTimeout(options.host.c_str(), options.port,
-                                                to_timeval(options.connect_timeout_ms));
-    if (ctx == nullptr) return fail("rate_limit_store_error", "redis connect: out of memory");
-    connection.ctx = ctx;
-    connection.generation = gen;
-    if (ctx->err != 0) return fail("rate_limit_store_error", "redis connect: " + clip(ctx->errstr));
-    // Without this a read blocks forever: the connect timeout does not cover commands.
-    if (redisSetTimeout(ctx, to_timeval(options.command_timeout_ms)) != REDIS_OK) {
-      return fail("rate_limit_store_error", "redis connect: cannot set the command timeout");
-    }
-    if (!options.password.empty()) {
-      auto reply = command(connection, {"AUTH", options.password});
-      if (!reply) return tl::unexpected(reply.error());
-      if ((*reply)->type == REDIS_REPLY_ERROR) {
-        return fail("rate_limit_store_error",
-                    "redis auth: " + clip(std::string_view((*reply)->str, (*reply)->len)));
-      }
-    }
-    return {};
-  }
-
-  Result<Connection*> ready_connection() {
-    Connection& connection = thread_connection();
-    if (connection.ctx != nullptr &&
-        connection.generation != generation.load(std::memory_order_acquire)) {
-      connection.close();
-    }
-    if (connection.ctx == nullptr) {
-      if (auto connected = connect(connection); !connected) {
-        connection.close();
-        return tl::unexpected(connected.error());
-      }
+  Result<RedisConnection*> ready_connection() {
+    RedisConnection& connection = thread_connection();
+    if (connection.is_open() && !redis.is_current(connection)) connection.close();
+    if (!connection.is_open()) {
+      auto connected = redis.connect();
+      if (!connected) return tl::unexpected(std::move(connected.error()));
+      connection = std::move(*connected);
     }
     return &connection;
   }
 
-  // Runs the script: EVALSHA first (only the hash on the wire); the script cache is empty after
-  // a restart, failover or SCRIPT FLUSH, and EVAL both runs and caches it again.
-  Result<ReplyPtr> run_script(Connection& connection, const policy::RateLimitQuery& query,
-                              std::int64_t window_ms) {
+  Result<RedisReplyPtr> run_script(RedisConnection& connection, const policy::RateLimitQuery& query,
+                                   std::int64_t window_ms) {
     const std::string limit = std::to_string(query.limit);
     const std::string window = std::to_string(window_ms);
-    const std::string key = options.key_prefix + query.key;
-    auto reply = command(connection, {"EVALSHA", script_sha, "1", key, limit, window});
-    if (reply && (*reply)->type == REDIS_REPLY_ERROR &&
-        std::string_view((*reply)->str, (*reply)->len).starts_with("NOSCRIPT")) {
-      reply = command(connection, {"EVAL", kScript, "1", key, limit, window});
-    }
+    const std::string key = redis.options().key_prefix + query.key;
+    auto reply = connection.eval(script, key, {limit, window});
     if (!reply) return reply;
     if ((*reply)->type == REDIS_REPLY_ERROR) {
-      return fail("rate_limit_store_error", error_text(**reply));
+      return fail("rate_limit_store_error", redis_error_text(**reply));
     }
     return reply;
   }
@@ -329,12 +183,12 @@ struct RedisRateLimitStore::Impl {
       errors.fetch_add(1, std::memory_order_relaxed);
       return store_error(query, "invalid rate-limit query");
     }
-    const Admission admission = admit();
+    const Admission admission = redis.admit();
     if (admission == Admission::kRefused) {
       errors.fetch_add(1, std::memory_order_relaxed);
       return store_error(query, "redis: circuit open");
     }
-    auto fail_with = [&](Connection* connection, std::string message) {
+    auto fail_with = [&](RedisConnection* connection, std::string message) {
       failed(connection, admission);
       errors.fetch_add(1, std::memory_order_relaxed);
       return store_error(query, std::move(message));
@@ -351,7 +205,7 @@ struct RedisRateLimitStore::Impl {
                     [](const redisReply* e) { return e->type != REDIS_REPLY_INTEGER; })) {
       return fail_with(*connection, "redis: unexpected script reply");
     }
-    succeeded(admission);
+    redis.succeeded(admission);
 
     policy::RateLimitReply out;
     out.kind = r.element[0]->integer == 1 ? policy::RateLimitReply::Kind::kAllowed
@@ -369,20 +223,20 @@ struct RedisRateLimitStore::Impl {
   }
 
   bool ping() {
-    const Admission admission = admit();
+    const Admission admission = redis.admit();
     if (admission == Admission::kRefused) return false;
     auto connection = ready_connection();
     if (!connection) {
       failed(nullptr, admission);
       return false;
     }
-    auto reply = command(**connection, {"PING"});
+    auto reply = (*connection)->command({"PING"});
     if (!reply || (*reply)->type != REDIS_REPLY_STATUS ||
         std::string_view((*reply)->str, (*reply)->len) != "PONG") {
       failed(*connection, admission);
       return false;
     }
-    succeeded(admission);
+    redis.succeeded(admission);
     return true;
   }
 };

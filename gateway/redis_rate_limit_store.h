@@ -5,20 +5,11 @@
 #include <memory>
 #include <string>
 
+#include "gateway/redis_connection.h"
 #include "policy/ports.h"
 #include "policy/rate_window.h"
 
 namespace hookguard::gateway {
-
-struct RedisOptions {
-  std::string host = "127.0.0.1";
-  int port = 6379;
-  std::string password;  // empty: no AUTH
-  int connect_timeout_ms = 200;
-  int command_timeout_ms = 100;
-  int breaker_open_ms = 1000;  // after a failure, fail fast for this long before reconnecting
-  std::string key_prefix;      // prepended to every key: separates deployments sharing a Redis
-};
 
 /// What the script saw for one hit: Redis server time and the two windows' counts before the hit.
 /// Lets tests replay a real hit through policy::evaluate_window and compare the verdicts.

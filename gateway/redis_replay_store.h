@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "gateway/redis_rate_limit_store.h"
+#include "gateway/redis_connection.h"
 #include "policy/ports.h"
 
 namespace hookguard::gateway {

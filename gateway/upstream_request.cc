@@ -8,30 +8,6 @@ namespace hookguard::gateway {
 
 namespace {
 
-bool is_tchar(unsigned char c) {
-  if (std::isalnum(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() &&
          policy::header_name_equals(s.substr(0, prefix.size()), prefix);
@@ -56,21 +32,6 @@ std::string lower(std::string_view s) {
 }
 
 }  // namespace
-
-bool is_valid_header_name(std::string_view name) {
-  if (name.empty()) return false;
-  for (unsigned char c : name) {
-    if (!is_tchar(c)) return false;
-  }
-  return true;
-}
-
-bool is_valid_header_value(std::string_view value) {
-  for (unsigned char c : value) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
-}
 
 bool is_safe_path_suffix(std::string_view suffix) {
   for (unsigned char c : suffix) {
@@ -164,7 +125,7 @@ Result<UpstreamRequest> build_upstream_request(std::string_view method,
 
   std::string host;
   for (const auto& [name, value] : inbound_headers.fields()) {
-    if (!is_valid_header_name(name) || !is_valid_header_value(value)) {
+    if (!policy::is_token(name) || !policy::is_valid_header_value(value)) {
       return fail("bad_request", "a request header contains bytes that cannot be forwarded");
     }
     if (policy::header_name_equals(name, "Host")) {

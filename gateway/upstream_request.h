@@ -12,11 +12,6 @@
 
 namespace hookguard::gateway {
 
-/// True for header names that are valid HTTP tokens (RFC 9110 §5.6.2).
-bool is_valid_header_name(std::string_view name);
-/// True for header values without CR, LF, NUL or other control bytes (HTAB allowed).
-bool is_valid_header_value(std::string_view value);
-
 /// True for a path suffix we can append to an upstream URL: RFC 3986 path characters only,
 /// and no "." or ".." segment (in plain or percent-encoded form).
 bool is_safe_path_suffix(std::string_view suffix);

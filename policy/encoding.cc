@@ -149,6 +149,11 @@ std::string random_base62(std::size_t n) {
 
 std::string generate_trigger_key() { return "wh_" + random_base62(32); }
 
+std::string generate_secret(SignatureScheme scheme) {
+  if (scheme == SignatureScheme::kStandardWebhooks) return "whsec_" + to_base64(random_bytes(32));
+  return random_base62(43);
+}
+
 std::string generate_uuid_v4() {
   // One RAND_bytes call per 256 ids: request ids are made on every request, and each call into
   // OpenSSL's DRBG costs a lock and a getpid() fork check.

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "policy/trigger_policy.h"
+
 namespace hookguard::policy {
 
 /// Lower-case hex of `bytes`.
@@ -22,6 +24,10 @@ std::string random_bytes(std::size_t n);
 std::string random_base62(std::size_t n);
 /// A new trigger key: "wh_" + 32 base62 characters.
 std::string generate_trigger_key();
+/// A new HMAC secret for `scheme`, 256 bits from the CSPRNG either way: "whsec_" + base64 of
+/// 32 bytes for standard-webhooks (the form its senders expect), else 43 base62 characters,
+/// which paste cleanly into any provider's form.
+std::string generate_secret(SignatureScheme scheme);
 /// A new random UUID v4 in canonical text form.
 std::string generate_uuid_v4();
 

@@ -18,6 +18,26 @@ bool header_name_equals(std::string_view a, std::string_view b) {
   return true;
 }
 
+bool is_tchar(char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), is_tchar);
+}
+
+bool is_valid_header_value(std::string_view value) {
+  return std::none_of(value.begin(), value.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+  });
+}
+
+bool has_line_break_or_nul(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
 void HeaderList::add(std::string name, std::string value) {
   fields_.emplace_back(std::move(name), std::move(value));
 }

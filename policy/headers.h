@@ -1,4 +1,5 @@
-// An ordered list of HTTP header fields with case-insensitive lookup.
+// An ordered list of HTTP header fields with case-insensitive lookup, and the checks of what may
+// stand in a method, a field name and a field value.
 #pragma once
 
 #include <optional>
@@ -11,6 +12,18 @@ namespace hookguard::policy {
 
 /// Case-insensitive ASCII comparison of two header names.
 bool header_name_equals(std::string_view a, std::string_view b);
+
+/// True for an RFC 9110 §5.6.2 tchar, the bytes of a method or a field name (ASCII only,
+/// whatever the locale).
+bool is_tchar(char c);
+/// True for an RFC 9110 token (1*tchar): a valid method or header field name.
+bool is_token(std::string_view text);
+/// True for a field value without control bytes (CR, LF, NUL, DEL, ...) other than HTAB: what
+/// the gateway accepts from a sender and forwards.
+bool is_valid_header_value(std::string_view value);
+/// True when `value` holds CR, LF or NUL, the bytes that would end or cut a header line: the
+/// least a value must be free of to be written into, or read from, a request or response head.
+bool has_line_break_or_nul(std::string_view value);
 
 /// HTTP header fields in arrival order; names compare case-insensitively.
 class HeaderList {

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "policy/cidr_set.h"
+#include "policy/headers.h"
 
 namespace hookguard::policy {
 namespace {
@@ -23,12 +24,6 @@ bool has_control(std::string_view text) {
     if (is_control(static_cast<unsigned char>(c))) return true;
   }
   return false;
-}
-
-// RFC 9110 §5.6.2 tchar.
-bool is_tchar(char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 constexpr std::array<std::string_view, 7> kKnownMethods{"GET",    "POST", "PUT",    "PATCH",

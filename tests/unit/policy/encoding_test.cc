@@ -103,5 +103,24 @@ TEST(UuidV4, StaysUniqueAcrossPoolRefills) {
   }
 }
 
+TEST(GenerateSecret, IsBase62ForMostSchemesAndWhsecBase64ForStandardWebhooks) {
+  for (auto scheme : {SignatureScheme::kGeneric, SignatureScheme::kGithub, SignatureScheme::kStripe,
+                      SignatureScheme::kSlack, SignatureScheme::kShopify}) {
+    const std::string secret = generate_secret(scheme);
+    ASSERT_EQ(secret.size(), 43u);
+    EXPECT_EQ(
+        secret.find_first_not_of("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
+        std::string::npos)
+        << secret;
+    EXPECT_NE(generate_secret(scheme), secret);
+  }
+  const std::string whsec = generate_secret(SignatureScheme::kStandardWebhooks);
+  ASSERT_TRUE(whsec.starts_with("whsec_"));
+  const auto key = from_base64(std::string_view(whsec).substr(6));
+  ASSERT_TRUE(key.has_value());
+  EXPECT_EQ(key->size(), 32u);
+  EXPECT_NE(generate_secret(SignatureScheme::kStandardWebhooks), whsec);
+}
+
 }  // namespace
 }  // namespace hookguard::policy
