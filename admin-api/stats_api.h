@@ -1,4 +1,5 @@
-// The stats resource of the admin API: webhook_stats_detailed, whole log or a time window.
+// The stats resource of the admin API: the columns of webhook_stats_detailed, all time or over a
+// time window, read through webhook_stats() (rollups plus the log's tail).
 #pragma once
 
 #include "admin-api/api_reply.h"
