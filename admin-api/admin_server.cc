@@ -4,7 +4,9 @@
 #include <pistache/http.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <sstream>
+#include <string_view>
 
 #include "admin-api/api_reply.h"
 #include "admin-api/audit_log.h"
@@ -15,6 +17,8 @@
 #include "admin-api/routes.h"
 #include "admin-api/stats_api.h"
 #include "admin-api/triggers_api.h"
+#include "http/listen_address.h"
+#include "http/named_header.h"
 
 namespace hookguard::admin {
 
@@ -22,29 +26,7 @@ namespace {
 
 using namespace Pistache;
 
-// Pistache 0.0.5 writes only typed headers into a response (raw ones are silently dropped).
-class NamedHeader final : public Http::Header::Header {
- public:
-  NamedHeader(std::string name, std::string value)
-      : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  // A hash no built-in header has, so Pistache's checked casts never mistake this for one.
-  std::uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()) ^ 1; }
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& os) const override { os << value_; }
-
- private:
-  std::string name_, value_;
-};
-
-std::string host_for_pistache(const std::string& address, int port) {
-  std::string host = address;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return host + ":" + std::to_string(port);
-}
+using http::NamedHeader;
 
 std::optional<std::string> authorization_of(const Http::Request& req) {
   if (auto typed = req.headers().tryGet<Http::Header::Authorization>()) {
@@ -54,6 +36,65 @@ std::optional<std::string> authorization_of(const Http::Request& req) {
   }
   if (auto raw = req.headers().tryGetRaw("Authorization")) return raw->value();
   return std::nullopt;
+}
+
+std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+std::string lower_ascii(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Request bodies are JSON, which is UTF-8 (RFC 8259 §8.1). A form, multipart or text body is
+// refused before parsing, whatever it holds, so no other media type is ever read as JSON. The
+// charset is read from the raw value: Pistache matches parameter names case-sensitively and
+// keeps only the first of two.
+Result<void> check_json_content_type(const Http::Request& req) {
+  const auto type = req.headers().tryGet<Http::Header::ContentType>();
+  if (!type) {
+    return fail("unsupported_media_type", "Content-Type: required with a body (application/json)",
+                "Content-Type");
+  }
+  const auto& mime = type->mime();
+  if (mime.top() != Http::Mime::Type::Application || mime.sub() != Http::Mime::Subtype::Json ||
+      mime.suffix() != Http::Mime::Suffix::None) {
+    return fail("unsupported_media_type", "Content-Type: expected application/json",
+                "Content-Type");
+  }
+  const std::string raw = mime.raw();
+  std::string_view params = raw;
+  params.remove_prefix(std::min(params.size(), params.find(';')));
+  while (!params.empty()) {
+    params.remove_prefix(1);  // the ';'
+    const std::string_view param = params.substr(0, params.find(';'));
+    params.remove_prefix(param.size());
+    const auto eq = param.find('=');
+    if (eq == std::string_view::npos || lower_ascii(trim_ows(param.substr(0, eq))) != "charset") {
+      continue;
+    }
+    std::string_view value = trim_ows(param.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    const std::string charset = lower_ascii(value);
+    if (charset != "utf-8" && charset != "utf8") {
+      return fail("unsupported_media_type", "Content-Type: only charset=utf-8 is accepted",
+                  "Content-Type");
+    }
+  }
+  return {};
+}
+
+bool takes_json_body(Endpoint endpoint) {
+  return endpoint == Endpoint::kCreateTrigger || endpoint == Endpoint::kPatchTrigger ||
+         endpoint == Endpoint::kRotateSecret;
 }
 
 void send_reply(Http::ResponseWriter& response, const ApiReply& reply, bool close) {
@@ -192,6 +233,10 @@ struct AdminServer::Impl {
           "payload_too_large",
           "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes");
     }
+    // An empty body is no body (rotate takes none): only a body has to be JSON.
+    if (takes_json_body(found.route->endpoint) && !req.body().empty()) {
+      if (auto ok = check_json_content_type(req); !ok) return error_reply(ok.error());
+    }
     ApiRequest request;
     request.params = std::move(found.params);
     request.body = req.body();
@@ -256,7 +301,7 @@ AdminServer::~AdminServer() { stop(); }
 Result<void> AdminServer::start() {
   Impl* impl = impl_.get();
   try {
-    Address addr(host_for_pistache(impl->options.address, impl->options.port));
+    Address addr(http::listen_address_text(impl->options.address, impl->options.port));
     impl->endpoint = std::make_unique<Http::Endpoint>(addr);
     // The library's own 413 (plain text) only hits bodies well past the API's JSON 413.
     impl->endpoint->init(Http::Endpoint::options()

@@ -14,8 +14,9 @@ struct ErrorRow {
 
 // Every client-visible error code; a code outside this table is a server fault (500).
 constexpr ErrorRow kErrors[] = {
-    {"invalid_request", 400},    {"unauthorized", 401}, {"not_found", 404},
-    {"method_not_allowed", 405}, {"conflict", 409},     {"payload_too_large", 413},
+    {"invalid_request", 400},        {"unauthorized", 401}, {"not_found", 404},
+    {"method_not_allowed", 405},     {"conflict", 409},     {"payload_too_large", 413},
+    {"unsupported_media_type", 415},
 };
 
 }  // namespace

@@ -34,8 +34,8 @@ ApiReply json_reply(int status, nlohmann::ordered_json body);
 
 /// The error body of DESIGN §5: {"error", "message", "field"} with the status for `code`:
 ///   invalid_request 400, unauthorized 401, not_found 404, method_not_allowed 405,
-///   conflict 409, payload_too_large 413; anything else is an internal error: 500
-///   {"error":"internal"}, with the detail logged, never sent.
+///   conflict 409, payload_too_large 413, unsupported_media_type 415; anything else is an
+///   internal error: 500 {"error":"internal"}, with the detail logged, never sent.
 ApiReply error_reply(const Error& error);
 
 /// Shorthand for error_reply(Error{code, message, field}).

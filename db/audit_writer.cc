@@ -6,6 +6,7 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <thread>
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "db/pg_socket_guard.h"
 #include "db/spool.h"
 
 namespace hookguard::db {
@@ -27,6 +29,8 @@ constexpr std::size_t kErrorMessageMax = 1024;
 constexpr std::size_t kShortFieldMax = 64;  // request_id, ips, method, outcome
 constexpr int kBackoffMinMs = 100;
 constexpr int kBackoffMaxMs = 5000;
+// How often the watchdog looks for a sender that waits too long when none is waiting yet.
+constexpr std::int64_t kWatchdogTickUs = 100000;
 
 // Must match webhook_event_log (db/migrations/0001_*.sql) minus the generated id.
 constexpr const char* kColumns =
@@ -43,6 +47,11 @@ const std::vector<std::string> kColumnList = {
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
@@ -66,10 +75,6 @@ std::string format_timestamp(std::int64_t unix_us) {
 
 void sanitize_optional(std::optional<std::string>& value, std::size_t max_bytes) {
   if (value) *value = sanitize_utf8(*value, max_bytes);
-}
-
-bool has_param(const std::string& dsn, const std::string& key) {
-  return dsn.find(key + "=") != std::string::npos;
 }
 
 enum class WriteStatus { kOk, kDataError, kUnavailable };
@@ -132,31 +137,14 @@ void sanitize_audit_row(AuditRow& row) {
 }
 
 std::string audit_dsn_with_defaults(const std::string& dsn) {
-  const std::vector<std::pair<std::string, std::string>> defaults = {
-      {"connect_timeout", "2"},    {"keepalives", "1"},
-      {"keepalives_idle", "5"},    {"keepalives_interval", "2"},
-      {"keepalives_count", "2"},   {"tcp_user_timeout", "5000"},
-      {"client_encoding", "UTF8"}, {"application_name", "hookguard-audit"}};
-  const bool uri = dsn.rfind("postgresql://", 0) == 0 || dsn.rfind("postgres://", 0) == 0;
-  std::string out = dsn;
-  bool has_query = uri && dsn.find('?') != std::string::npos;
-  for (const auto& [key, value] : defaults) {
-    if (has_param(dsn, key)) continue;
-    if (uri) {
-      out += has_query ? '&' : '?';
-      has_query = true;
-    } else if (!out.empty()) {
-      out += ' ';
-    }
-    out += key + "=" + value;
-  }
-  return out;
+  return dsn_with_defaults(dsn, "hookguard-audit");
 }
 
 struct AuditWriter::Impl {
   explicit Impl(AuditWriterOptions o) : options(std::move(o)) {
     dsn = audit_dsn_with_defaults(options.dsn);
     if (options.batch_size == 0) options.batch_size = 1;
+    options.durable_wait_max_ms = std::max(options.durable_wait_max_ms, 1);
     auto opened = Spool::open(SpoolOptions{options.spool_dir, options.spool_max_bytes});
     if (opened) {
       spool = std::move(*opened);
@@ -168,6 +156,16 @@ struct AuditWriter::Impl {
     }
   }
 
+  // Someone waiting for a row to be durable: the callback, and since when (steady clock).
+  struct Waiter {
+    Durable durable;  // empty: nobody waits for this row
+    std::int64_t since_us = 0;
+  };
+  struct Entry {
+    AuditRow row;
+    Waiter waiter;
+  };
+
   AuditWriterOptions options;
   std::string dsn;
   AuditCounters counters;
@@ -175,14 +173,31 @@ struct AuditWriter::Impl {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  std::deque<AuditRow> queue;
+  std::deque<Entry> queue;
+  std::size_t queued_waiters = 0;  // entries of `queue` with a callback
   bool stopping = false;
   bool running = false;  // the writer thread owns the queue
   std::thread thread;
   std::mutex stop_mu;  // serialises stop() callers
 
+  // The batch the writer thread is storing while senders wait for it. The watchdog takes it
+  // over (spools it, runs the callbacks) when the writer is stuck; all guarded by `mu`.
+  std::shared_ptr<const std::vector<AuditRow>> inflight_rows;
+  std::vector<Waiter> inflight_waiters;
+  bool inflight_rescued = false;
+  bool rescuing = false;  // the watchdog is spooling: the writer waits, so order is kept
+  std::thread watchdog;   // started with the first row that has a callback
+  bool watchdog_stopping = false;
+  std::condition_variable watchdog_cv;
+
   // Set while the writer waits on PostgreSQL; producers spool when it stays set too long.
   std::atomic<std::int64_t> busy_since_ms{0};
+
+  // The writer's PostgreSQL socket, so that stop() can cut a call that hangs
+  // (wait_for_writer_exit). `tracked_socket` is the writer thread's, and stop()'s once the
+  // writer has left.
+  PgSocketGuard socket_guard;
+  PgSocketGuard::Tracked tracked_socket;
 
   // Writer-thread state only.
   std::unique_ptr<pqxx::connection> conn;
@@ -210,7 +225,74 @@ struct AuditWriter::Impl {
     return true;
   }
 
+  // Moves up to `n` entries out of the queue (mu held): rows to `rows`, callbacks to `waiters`.
+  void take_locked(std::size_t n, std::vector<AuditRow>& rows, std::vector<Waiter>& waiters) {
+    n = std::min(n, queue.size());
+    rows.reserve(rows.size() + n);
+    for (std::size_t i = 0; i < n; ++i) {
+      Entry& entry = queue.front();
+      rows.push_back(std::move(entry.row));
+      if (entry.waiter.durable) {
+        waiters.push_back(std::move(entry.waiter));
+        --queued_waiters;
+      }
+      queue.pop_front();
+    }
+  }
+
+  // Runs once the rows of `waiters` are committed, spooled, or counted as dropped.
+  void run_waiters(std::vector<Waiter>& waiters) {
+    if (waiters.empty()) return;
+    const std::int64_t now = now_us();
+    std::uint64_t waited_us = 0;
+    for (Waiter& w : waiters) {
+      waited_us += static_cast<std::uint64_t>(std::max<std::int64_t>(now - w.since_us, 0));
+      try {
+        w.durable();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "hookguard: audit writer: a row's callback failed: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "hookguard: audit writer: a row's callback failed\n");
+      }
+    }
+    counters.durable_waits += waiters.size();
+    counters.durable_wait_us += waited_us;
+    waiters.clear();
+  }
+
+  bool senders_waiting() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return queued_waiters > 0;
+  }
+
+  void remember_socket() {
+    tracked_socket = conn ? socket_guard.track(*conn) : PgSocketGuard::Tracked();
+  }
+
+  void forget_socket() { tracked_socket = PgSocketGuard::Tracked(); }
+
+  // Waits until the writer thread has drained and exits. A hung server (stopped process,
+  // paused VM) still acknowledges TCP, so neither keepalives nor tcp_user_timeout ever end a
+  // call that waits for its answer, and shutdown would wait forever: once a call has hung for
+  // stall_spool_after_ms, its socket is shut down. The call then fails like any lost
+  // connection and its rows go to the spool; should the server still commit them, the replay
+  // skips them (idempotent on request_id).
+  void wait_for_writer_exit() {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!running) return;
+      }
+      const std::int64_t busy_since = busy_since_ms.load();
+      if (busy_since != 0 && now_ms() - busy_since > options.stall_spool_after_ms) {
+        socket_guard.cut();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
   void mark_unavailable(const std::string& why) {
+    forget_socket();
     conn.reset();
     ++counters.flush_errors;
     next_connect = Clock::now() + std::chrono::milliseconds(backoff_ms);
@@ -235,6 +317,7 @@ struct AuditWriter::Impl {
       mark_unavailable(e.what());
       return false;
     }
+    remember_socket();
     busy_since_ms = 0;
     backoff_ms = kBackoffMinMs;
     if (reported_down) {
@@ -293,6 +376,7 @@ struct AuditWriter::Impl {
         result.inserted = hi - lo;
       }
       tx.commit();
+      ++counters.commits;
     } catch (const pqxx::broken_connection& e) {
       result = {WriteStatus::kUnavailable, e.what(), 0};
     } catch (const pqxx::in_doubt_error& e) {
@@ -400,36 +484,133 @@ struct AuditWriter::Impl {
         std::lock_guard<std::mutex> lock(mu);
         stop_now = stopping;
       }
-      // Spooled rows are older than anything queued: they go first, so order is kept.
-      if (!stop_now && replay_one_chunk()) continue;
+      // Spooled rows are older than anything queued: they go first, so order is kept. Senders
+      // waiting for their rows are served between two chunks, not after the whole backlog.
+      if (!stop_now && replay_one_chunk() && !senders_waiting()) continue;
 
-      std::vector<AuditRow> batch;
+      auto batch = std::make_shared<std::vector<AuditRow>>();
+      std::vector<Waiter> waiters;
       {
         std::unique_lock<std::mutex> lock(mu);
-        cv.wait_until(lock, next_flush,
-                      [&] { return stopping || queue.size() >= options.batch_size; });
+        // A waiting sender is written at once, together with whatever queued up while the
+        // previous transaction ran (group commit), rather than after flush_interval_ms.
+        cv.wait_until(lock, next_flush, [&] {
+          return stopping || queue.size() >= options.batch_size || queued_waiters > 0;
+        });
+        // The watchdog is spooling rows older than these: let it finish, to keep the order.
+        cv.wait(lock, [&] { return !rescuing; });
         if (queue.size() < options.batch_size) {
           next_flush = Clock::now() + std::chrono::milliseconds(options.flush_interval_ms);
         }
-        const std::size_t n = std::min(queue.size(), options.batch_size);
-        batch.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) {
-          batch.push_back(std::move(queue.front()));
-          queue.pop_front();
-        }
+        take_locked(options.batch_size, *batch, waiters);
         stop_now = stopping;
-        if (stop_now && batch.empty()) {
+        if (stop_now && batch->empty()) {
           running = false;
           return;
         }
+        if (!waiters.empty()) {
+          inflight_rows = batch;
+          inflight_waiters = std::move(waiters);
+          waiters.clear();
+        }
       }
-      if (batch.empty()) continue;
+      if (batch->empty()) continue;
       // While older rows wait in the spool, newer ones queue up behind them on disk.
-      if (spool && !spool->empty()) {
-        spool_rows(batch);
-      } else if (!store(batch, /*idempotent=*/false)) {
-        spool_rows(batch);
+      const bool stored = (!spool || spool->empty()) && store(*batch, /*idempotent=*/false);
+      bool rescued = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        waiters = std::move(inflight_waiters);
+        inflight_waiters.clear();
+        rescued = inflight_rescued;
+        inflight_rows.reset();
+        inflight_rescued = false;
       }
+      if (!stored && !rescued) spool_rows(*batch);  // a rescued batch is in the spool already
+      run_waiters(waiters);
+    }
+  }
+
+  // The oldest row a sender waits for (mu held): in flight, else the first queued one.
+  std::optional<std::int64_t> oldest_waiter_locked() const {
+    if (!inflight_waiters.empty()) return inflight_waiters.front().since_us;
+    if (queued_waiters == 0) return std::nullopt;
+    for (const Entry& entry : queue) {
+      if (entry.waiter.durable) return entry.waiter.since_us;
+    }
+    return std::nullopt;
+  }
+
+  // Bounds how long a sender waits for its row. Past durable_wait_max_ms the writer thread is
+  // stuck on PostgreSQL (a hung server, a COMMIT waiting for a synchronous standby): the rows
+  // waited for, in flight and queued, are spooled from here and their callbacks run. Whatever
+  // the writer later makes of its batch, replay is idempotent on request_id.
+  void watch() {
+    const std::int64_t max_wait_us = std::int64_t{options.durable_wait_max_ms} * 1000;
+    std::unique_lock<std::mutex> lock(mu);
+    while (!watchdog_stopping) {
+      const std::optional<std::int64_t> oldest = oldest_waiter_locked();
+      const std::int64_t now = now_us();
+      if (!oldest || now - *oldest < max_wait_us) {
+        const std::int64_t sleep_us = oldest ? *oldest + max_wait_us - now : kWatchdogTickUs;
+        watchdog_cv.wait_for(lock, std::chrono::microseconds(std::min(sleep_us, kWatchdogTickUs)));
+        continue;
+      }
+      std::shared_ptr<const std::vector<AuditRow>> in_flight;
+      if (inflight_rows && !inflight_rescued) {
+        in_flight = inflight_rows;
+        inflight_rescued = true;
+      }
+      std::vector<Waiter> waiters = std::move(inflight_waiters);
+      inflight_waiters.clear();
+      std::vector<AuditRow> queued;
+      take_locked(queue.size(), queued, waiters);
+      rescuing = true;
+      lock.unlock();
+      std::fprintf(stderr,
+                   "hookguard: audit writer: stuck for over %d ms; spooling %zu row(s) that "
+                   "senders wait for\n",
+                   options.durable_wait_max_ms,
+                   (in_flight ? in_flight->size() : 0) + queued.size());
+      if (in_flight) spool_rows(*in_flight);
+      spool_rows(queued);
+      counters.durable_rescued += waiters.size();
+      run_waiters(waiters);
+      lock.lock();
+      rescuing = false;
+      cv.notify_all();
+    }
+  }
+
+  // Queues `row` (with `waiter` when someone waits for it), or spools it right away.
+  void add(AuditRow row, Waiter waiter) {
+    sanitize_audit_row(row);
+    ++counters.enqueued;
+    const bool waits = static_cast<bool>(waiter.durable);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      const std::int64_t busy_since = busy_since_ms.load(std::memory_order_relaxed);
+      const bool stalled =
+          busy_since != 0 && !queue.empty() && now_ms() - busy_since > options.stall_spool_after_ms;
+      const bool accepting = !stopping || running;
+      if (accepting && !stalled && queue.size() < options.queue_capacity) {
+        queue.push_back(Entry{std::move(row), std::move(waiter)});
+        if (waits) {
+          if (!watchdog.joinable() && !stopping) watchdog = std::thread([this] { watch(); });
+          if (++queued_waiters == 1) cv.notify_one();
+        } else if (queue.size() == options.batch_size) {
+          cv.notify_one();
+        }
+        return;
+      }
+    }
+    // Producer-side spooling: the queue is full or the writer hangs on PostgreSQL. Spool
+    // appends are serialised by the spool's own mutex.
+    spool_rows({std::move(row)});
+    if (waits) {
+      std::vector<Waiter> waiters;
+      waiters.push_back(std::move(waiter));
+      run_waiters(waiters);
     }
   }
 };
@@ -447,25 +628,10 @@ void AuditWriter::start() {
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
 }
 
-void AuditWriter::enqueue(AuditRow row) {
-  sanitize_audit_row(row);
-  Impl& impl = *impl_;
-  ++impl.counters.enqueued;
-  {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    const std::int64_t busy_since = impl.busy_since_ms.load(std::memory_order_relaxed);
-    const bool stalled = busy_since != 0 && !impl.queue.empty() &&
-                         now_ms() - busy_since > impl.options.stall_spool_after_ms;
-    const bool accepting = !impl.stopping || impl.running;
-    if (accepting && !stalled && impl.queue.size() < impl.options.queue_capacity) {
-      impl.queue.push_back(std::move(row));
-      if (impl.queue.size() == impl.options.batch_size) impl.cv.notify_one();
-      return;
-    }
-  }
-  // Producer-side spooling: the queue is full or the writer hangs on PostgreSQL. Spool
-  // appends are serialised by the spool's own mutex.
-  impl.spool_rows({std::move(row)});
+void AuditWriter::enqueue(AuditRow row) { impl_->add(std::move(row), Impl::Waiter{}); }
+
+void AuditWriter::enqueue(AuditRow row, Durable durable) {
+  impl_->add(std::move(row), Impl::Waiter{std::move(durable), now_us()});
 }
 
 void AuditWriter::stop() {
@@ -475,16 +641,27 @@ void AuditWriter::stop() {
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
+  impl_->wait_for_writer_exit();
   if (impl_->thread.joinable()) impl_->thread.join();
-  // Never started, or rows raced in during shutdown: they still must not be lost.
-  std::vector<AuditRow> rest;
+  impl_->forget_socket();
+  // The watchdog goes last: it still answers senders while a stuck writer is being drained.
+  std::thread watchdog;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    rest.assign(std::make_move_iterator(impl_->queue.begin()),
-                std::make_move_iterator(impl_->queue.end()));
-    impl_->queue.clear();
+    impl_->watchdog_stopping = true;
+    watchdog = std::move(impl_->watchdog);
+  }
+  impl_->watchdog_cv.notify_all();
+  if (watchdog.joinable()) watchdog.join();
+  // Never started, or rows raced in during shutdown: they still must not be lost.
+  std::vector<AuditRow> rest;
+  std::vector<Impl::Waiter> waiters;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->take_locked(impl_->queue.size(), rest, waiters);
   }
   impl_->spool_rows(rest);
+  impl_->run_waiters(waiters);
 }
 
 std::size_t AuditWriter::queue_depth() const {

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,9 @@ struct AuditWriterOptions {
   std::string spool_dir = "var/spool";
   int stall_spool_after_ms = 2000;  // a writer stuck this long makes producers spool directly
   std::uint64_t spool_max_bytes = std::uint64_t{1} << 30;  // beyond it rows are dropped, loudly
+  // The longest a row enqueued with a callback waits for the writer thread: past it, the rows
+  // it waits for are spooled by a watchdog thread (the writer is stuck on PostgreSQL).
+  int durable_wait_max_ms = 1000;
 };
 
 /// Counters, readable from any thread (exported in /metrics).
@@ -30,6 +34,12 @@ struct AuditCounters {
   std::atomic<std::uint64_t> quarantined{0};  // rows PostgreSQL rejected, kept in a side file
   std::atomic<std::uint64_t> flush_errors{0};
   std::atomic<std::uint64_t> dropped{0};  // spool full or unwritable: lost, reported on stderr
+  std::atomic<std::uint64_t> commits{0};  // COPY transactions committed (one per batch or chunk)
+  // Rows enqueued with a callback: callbacks run, the total time from enqueue to callback, and
+  // how many of those rows the watchdog spooled because the writer thread was stuck.
+  std::atomic<std::uint64_t> durable_waits{0};
+  std::atomic<std::uint64_t> durable_wait_us{0};
+  std::atomic<std::uint64_t> durable_rescued{0};
 };
 
 /// Makes every string of `row` valid UTF-8 without NUL (bad bytes become U+FFFD) and cuts
@@ -44,6 +54,9 @@ std::string audit_dsn_with_defaults(const std::string& dsn);
 /// Never blocks a request on PostgreSQL. enqueue() is thread-safe and O(1).
 class AuditWriter {
  public:
+  /// Runs once the row it came with is durable; see enqueue(row, durable).
+  using Durable = std::function<void()>;
+
   explicit AuditWriter(AuditWriterOptions options);
   ~AuditWriter();  // stop()s
   AuditWriter(const AuditWriter&) = delete;
@@ -53,6 +66,13 @@ class AuditWriter {
   void start();
   /// Queues one row; when the queue is full or the writer is stalled, the row goes to the spool.
   void enqueue(AuditRow row);
+  /// Queues one row and runs `durable` exactly once, as soon as the row is committed in
+  /// PostgreSQL or fdatasync'd in the spool (or counted as dropped, when even the spool failed:
+  /// the caller is never left waiting). A queued row with a callback is written at once, with
+  /// whatever else queued up meanwhile (group commit), instead of waiting for a full batch or
+  /// flush_interval_ms. `durable` runs on the writer thread (or the caller's, when the row is
+  /// spooled directly), so it must be quick and must not throw.
+  void enqueue(AuditRow row, Durable durable);
   /// Drains the queue to PostgreSQL (or the spool) and joins the thread. Idempotent.
   void stop();
 

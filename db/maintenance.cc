@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "db/pg_error.h"
+#include "db/pg_socket_guard.h"
 
 namespace hookguard::db {
 namespace {
@@ -75,12 +76,14 @@ Result<Maintenance> Maintenance::create(MaintenanceOptions options) {
   return Maintenance(std::move(options));
 }
 
-Result<MaintenanceReport> Maintenance::run_once(std::chrono::system_clock::time_point now) const {
+Result<MaintenanceReport> Maintenance::run_once(std::chrono::system_clock::time_point now,
+                                                PgSocketGuard* guard) const {
   const std::string today = utc_day(now);
   MaintenanceReport report;
   std::string step = "connecting";
   try {
-    pqxx::connection conn(options_.dsn);
+    pqxx::connection conn(dsn_with_defaults(options_.dsn, "hookguard-maintenance"));
+    const PgSocketGuard::Tracked tracked = PgSocketGuard::track(guard, conn);
 
     step = "ensuring partitions";
     {

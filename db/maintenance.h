@@ -12,6 +12,8 @@
 
 namespace hookguard::db {
 
+class PgSocketGuard;
+
 /// What the maintenance loop does; filled from the `audit.*` config keys.
 struct MaintenanceOptions {
   std::string dsn;
@@ -48,8 +50,12 @@ class Maintenance {
   /// One pass at time `now` (UTC days are taken from it): ensure partitions today-1 ..
   /// today+days_ahead, roll up until caught up, then, when configured, drop partitions older
   /// than retention_days (only fully rolled-up ones) and delete rollups older than
-  /// rollup_retention_days. Connects per run; errors (PostgreSQL down) are values.
-  Result<MaintenanceReport> run_once(std::chrono::system_clock::time_point now) const;
+  /// rollup_retention_days. Connects per run (with connect_timeout and keepalives unless the DSN
+  /// sets them: dsn_with_defaults); errors (PostgreSQL down) are values. With `guard`, the
+  /// run's connection is registered there while it lasts, so that another thread can end a
+  /// call that hangs; each step commits on its own, so a cut one is simply rolled back.
+  Result<MaintenanceReport> run_once(std::chrono::system_clock::time_point now,
+                                     PgSocketGuard* guard = nullptr) const;
 
   const MaintenanceOptions& options() const { return options_; }
 

@@ -253,7 +253,16 @@ Result<std::size_t> Spool::append(const std::vector<AuditRow>& rows) {
       return fail("spool_io", "spool write failed: " + errno_text(err));
     }
     if (::fdatasync(active_fd_) != 0) {
-      return fail("spool_io", "spool fdatasync failed: " + errno_text(errno));
+      int err = errno;
+      // After a failed fdatasync the kernel may have dropped those pages: nothing says the
+      // bytes reached the disk, and the caller counts the rows as lost. Cut them off and start
+      // a new file, so the bytes this spool accounts for stay exactly the file's whole lines.
+      if (::ftruncate(active_fd_, static_cast<off_t>(file.size)) != 0) {
+        std::fprintf(stderr, "hookguard: audit spool: cannot cut off an unsynced write: %s\n",
+                     errno_text(errno).c_str());
+      }
+      seal_active_locked();
+      return fail("spool_io", "spool fdatasync failed: " + errno_text(err));
     }
     file.size += buffer.size();
     total_bytes_ += buffer.size();

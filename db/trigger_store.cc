@@ -1,12 +1,14 @@
 #include "db/trigger_store.h"
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
 #include <utility>
 #include <vector>
 
 #include "db/pg_error.h"
+#include "db/pg_socket_guard.h"
 
 namespace hookguard::db {
 namespace {
@@ -15,8 +17,9 @@ using policy::TriggerSpec;
 
 // Column order shared by every SELECT/RETURNING; row_to_trigger() reads by these indexes.
 constexpr const char* kColumns =
-    "id, key, name, description, enabled, upstream_url, upstream_timeout_ms, methods, mode,"
-    " payload_size_limit_kb, ip_allowlist_enabled, ip_allowlist::text[], rate_limit_enabled,"
+    "id, key, name, description, enabled, upstream_url, upstream_timeout_ms,"
+    " array_to_json(methods)::text, mode, payload_size_limit_kb, ip_allowlist_enabled,"
+    " array_to_json(ip_allowlist::text[])::text, rate_limit_enabled,"
     " rate_limit_requests, rate_limit_window_seconds, rate_limit_per_source_ip,"
     " rate_limit_on_store_error, hmac_enabled, hmac_scheme, hmac_algorithm, hmac_header,"
     " hmac_secret_enc, hmac_previous_secret_enc,"
@@ -24,8 +27,8 @@ constexpr const char* kColumns =
     " timestamp_tolerance_seconds,"
     " to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
     " to_char(updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version,"
-    " replay_enabled, replay_window_seconds, replay_header, events_enabled, events_allow,"
-    " events_source, handshake";
+    " replay_enabled, replay_window_seconds, replay_header, events_enabled,"
+    " array_to_json(events_allow)::text, events_source, handshake";
 
 // Parameters $1..$31 of insert and update, in this order (see BoundColumns).
 constexpr const char* kInsert =
@@ -78,13 +81,14 @@ std::string to_array_literal(const std::vector<std::string>& items) {
   return out;
 }
 
+// The text[] columns are selected as JSON (array_to_json): PostgreSQL's own array format leaves
+// an element such as ' unquoted, and libpqxx 6.4's array_parser takes a leading ' for a quote:
+// it asserts (aborting the process) on {'} and reads {'a'} back as "a". JSON has one quoting.
 std::vector<std::string> from_array(const pqxx::field& field) {
   std::vector<std::string> out;
   if (field.is_null()) return out;
-  auto parser = field.as_array();
-  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done;
-       item = parser.get_next()) {
-    if (item.first == pqxx::array_parser::string_value) out.push_back(item.second);
+  for (const auto& item : nlohmann::json::parse(field.c_str())) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
   }
   return out;
 }
@@ -228,17 +232,24 @@ Error unique_error(const pqxx::unique_violation& e, const TriggerSpec& spec) {
 
 struct TriggerStore::Impl {
   std::string dsn;
+  PgSocketGuard* guard = nullptr;
   std::unique_ptr<pqxx::connection> conn;
+  PgSocketGuard::Tracked tracked;  // conn's socket in `guard`; released before conn closes
 
   // libpqxx 6 would try to reactivate a broken connection; a fresh one is more predictable.
   pqxx::connection& connection() {
-    if (!conn || !conn->is_open()) conn = std::make_unique<pqxx::connection>(dsn);
+    if (!conn || !conn->is_open()) {
+      tracked = PgSocketGuard::Tracked();
+      conn = std::make_unique<pqxx::connection>(dsn);
+      tracked = PgSocketGuard::track(guard, *conn);
+    }
     return *conn;
   }
 
   Error to_error(const std::exception& e, const std::string& context) {
     if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
         dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
+      tracked = PgSocketGuard::Tracked();
       conn.reset();
     }
     return error_from_exception(e, "trigger store: " + context, dsn);
@@ -271,8 +282,10 @@ struct TriggerStore::Impl {
   }
 };
 
-TriggerStore::TriggerStore(std::string dsn) : impl_(std::make_unique<Impl>()) {
+TriggerStore::TriggerStore(std::string dsn, PgSocketGuard* guard)
+    : impl_(std::make_unique<Impl>()) {
   impl_->dsn = std::move(dsn);
+  impl_->guard = guard;
 }
 
 TriggerStore::~TriggerStore() = default;

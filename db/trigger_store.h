@@ -13,6 +13,8 @@
 
 namespace hookguard::db {
 
+class PgSocketGuard;
+
 /// A trigger row with its secrets still sealed.
 struct StoredTrigger {
   policy::TriggerSpec spec;
@@ -26,7 +28,9 @@ struct StoredTrigger {
 /// Trigger persistence over one libpqxx connection (not thread-safe: one store per thread).
 class TriggerStore {
  public:
-  explicit TriggerStore(std::string dsn);
+  /// With `guard`, every connection the store opens is registered there, so that another
+  /// thread can end a call that hangs (see PgSocketGuard); the guard must outlive the store.
+  explicit TriggerStore(std::string dsn, PgSocketGuard* guard = nullptr);
   ~TriggerStore();
   TriggerStore(const TriggerStore&) = delete;
   TriggerStore& operator=(const TriggerStore&) = delete;

@@ -1,6 +1,5 @@
 #include "gateway/config.h"
 
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,12 +11,12 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "policy/cidr_set.h"
+#include "policy/yaml_documents.h"
 
 namespace hookguard::gateway {
 namespace {
@@ -85,7 +84,7 @@ std::string_view trim(std::string_view text) {
   return text.substr(first, last - first + 1);
 }
 
-enum class StringRule { kAny, kNonEmpty, kEnvName, kOptionalEnvName, kIpLiteral };
+enum class StringRule { kAny, kNonEmpty, kEnvName, kOptionalEnvName, kIpLiteral, kDurability };
 enum class ListRule { kNetworks, kTrustedProxies };
 
 using IntTarget = int& (*)(Config&);
@@ -216,6 +215,9 @@ const std::vector<Field>& fields() {
       integer(
           "audit", "maintenance_interval_seconds",
           [](Config& c) -> int& { return c.audit.maintenance_interval_seconds; }, 1, 3600),
+      text(
+          "audit", "durability", [](Config& c) -> std::string& { return c.audit.durability; },
+          StringRule::kDurability),
 
       text(
           "secrets", "master_key_env",
@@ -330,6 +332,11 @@ Result<std::string> check_string(std::string value, const Field& field, const st
       // Pistache's Address(host, port) throws "Invalid port" on a bare "::"; it takes "[::]".
       return v6_text ? "[" + std::string(inner) + "]" : std::string(inner);
     }
+    case StringRule::kDurability:
+      if (value != "async" && value != "strict") {
+        return config_error(where, "expected async or strict, got " + echo_value(value));
+      }
+      return value;
   }
   return value;
 }
@@ -430,44 +437,9 @@ Result<void> walk_mapping(const YAML::Node& map, const std::string& prefix, Visi
   return {};
 }
 
-// yaml-cpp 0.7's YAML::LoadAll never returns on some malformed input (",\xfe", ",:  [\nx]"): the
-// parser keeps reporting another empty document without consuming any input, and memory grows
-// until the process dies (found by tests/fuzz/fuzz_config). Only one document is wanted, so the
-// documents are counted with a bounded loop and the first one is built with YAML::Load.
-class DocumentCounter final : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
-// The first document of `text`, plus an empty node for "more than one" (never more than two
-// entries). Throws YAML::Exception like LoadAll.
-std::vector<YAML::Node> load_first_documents(const std::string& text) {
-  std::istringstream stream(text);
-  YAML::Parser parser(stream);
-  DocumentCounter counter;
-  int documents = 0;
-  while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
-  std::vector<YAML::Node> out;
-  if (documents == 0) return out;
-  out.push_back(YAML::Load(text));
-  if (documents > 1) out.emplace_back();
-  return out;
-}
-
 Result<void> apply_yaml(Config& config, const std::string& yaml_text) {
   try {
-    const std::vector<YAML::Node> documents = load_first_documents(yaml_text);
+    const std::vector<YAML::Node> documents = policy::load_first_documents(yaml_text);
     if (documents.empty()) return {};
     if (documents.size() > 1) {
       return config_error("config",
@@ -658,6 +630,19 @@ Result<void> validate_for_serve(const Config& config) {
                         "redis.connect_timeout_ms + redis.command_timeout_ms + "
                         "upstream.timeout_ms must be below " +
                             deadline_text + ", got " + std::to_string(request_budget) + why_408);
+  }
+  // A strict answer may also wait for its log row; a send after Pistache's own 408 could
+  // reach another client that reused the connection's descriptor (notes A1.4).
+  if (config.audit.durability == "strict" &&
+      request_budget + kStrictAuditWaitMs >= ingress_deadline) {
+    return config_error("audit.durability",
+                        "strict needs redis.connect_timeout_ms + redis.command_timeout_ms + "
+                        "upstream.timeout_ms + " +
+                            std::to_string(kStrictAuditWaitMs) +
+                            " ms (the longest wait for a log row) below " + deadline_text +
+                            ", got " + std::to_string(request_budget + kStrictAuditWaitMs) +
+                            ": Pistache answers 408 itself to a request still waiting after that, "
+                            "and the answer is lost");
   }
   if (config.ingress.port != 0 && config.ingress.port == config.admin.port &&
       listeners_overlap(config.ingress.address, config.admin.address)) {

@@ -59,9 +59,17 @@ struct AuditConfig {
   int retention_days = 0;  // drop log partitions older than this; 0 keeps the log forever
   int rollup_retention_days = 400;
   int maintenance_interval_seconds = 30;  // partitions ahead, rollups, retention
+  // "async": answer, then log. "strict": an answer is sent only once its row is committed in
+  // PostgreSQL or fdatasync'd in the spool (README, "Audit durability").
+  std::string durability = "async";
 
   friend bool operator==(const AuditConfig&, const AuditConfig&) = default;
 };
+
+/// In strict durability, the longest an answer waits for its log row before the row is
+/// spooled instead (the audit writer's watchdog); validate_for_serve keeps it inside the
+/// ingress deadline.
+inline constexpr int kStrictAuditWaitMs = 1000;
 
 struct SecretsConfig {
   std::string master_key_env = "HOOKGUARD_MASTER_KEY";
@@ -113,7 +121,8 @@ Result<Config> load_config(const std::string& path, const EnvLookup& env);
 
 /// Cross-field rules that `serve` enforces: upstream (and Redis + upstream) timeouts below
 /// min(header, body) timeout, connect timeout within the upstream timeout, distinct listener
-/// ports, audit batch within the queue, a master key source.
+/// ports, audit batch within the queue, a master key source; with audit.durability strict, the
+/// request budget plus kStrictAuditWaitMs below that minimum too.
 Result<void> validate_for_serve(const Config& config);
 
 }  // namespace hookguard::gateway

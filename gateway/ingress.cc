@@ -74,7 +74,7 @@ struct Exchange {
   db::AuditRow row;
   std::string trigger_name;
   Metrics* metrics = nullptr;
-  std::function<void(db::AuditRow)> audit;
+  AuditSink audit;
   policy::HeaderList extra_headers;  // RateLimit-*, Retry-After
 
   // Sends the answer and writes the one log row for this request.
@@ -87,9 +87,17 @@ struct Exchange {
       row.outcome = std::string(policy::outcome_name(outcome));
     if (error && !row.error_message) row.error_message = std::move(error);
     row.processing_time_ms = static_cast<int>(total_us / 1000);
-    respond(std::move(response));
     if (metrics) metrics->record(trigger_name, outcome, static_cast<double>(total_us) / 1e6);
-    if (audit) audit(std::move(row));
+    if (audit.write_then) {
+      // audit.durability: strict. The answer is ready; it leaves once its row is durable.
+      audit.write_then(std::move(row),
+                       [send = std::move(respond), answer = std::move(response)]() mutable {
+                         send(std::move(answer));
+                       });
+      return;
+    }
+    respond(std::move(response));
+    if (audit.write) audit.write(std::move(row));
   }
 
   void reject(Outcome outcome, std::optional<std::string> error = {}) {

@@ -44,13 +44,22 @@ struct IngressLimits {
   std::size_t max_key_bytes = 128;
 };
 
+/// Where each request's log row goes (audit.durability).
+struct AuditSink {
+  /// async: takes the row right after the answer was sent.
+  std::function<void(db::AuditRow)> write;
+  /// strict (used instead of `write` when set): takes the row before the answer is sent and
+  /// calls `then`, which sends it, once the row is committed or in the spool.
+  std::function<void(db::AuditRow row, std::function<void()> then)> write_then;
+};
+
 /// What the request path needs; all of it outlives the Ingress.
 struct IngressDeps {
   const TriggerCache* cache = nullptr;
   policy::RateLimitStore* rate_limits = nullptr;
   policy::ReplayStore* replays = nullptr;  // null: replay checks fail open as store errors
   Forwarder* forwarder = nullptr;
-  std::function<void(db::AuditRow)> audit;
+  AuditSink audit;
   Metrics* metrics = nullptr;
   policy::CidrSet trusted_proxies;
   IngressLimits limits;

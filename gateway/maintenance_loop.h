@@ -3,10 +3,12 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
 #include "db/maintenance.h"
+#include "db/pg_socket_guard.h"
 
 namespace hookguard::gateway {
 
@@ -15,6 +17,9 @@ namespace hookguard::gateway {
 /// functions take advisory locks.
 class MaintenanceLoop {
  public:
+  /// How long stop() lets a run finish before it cuts the run's connection.
+  static constexpr std::chrono::milliseconds kStopGrace{2000};
+
   MaintenanceLoop(db::Maintenance maintenance, std::chrono::seconds interval)
       : maintenance_(std::move(maintenance)), interval_(interval) {}
   ~MaintenanceLoop() { stop(); }
@@ -22,14 +27,21 @@ class MaintenanceLoop {
   MaintenanceLoop& operator=(const MaintenanceLoop&) = delete;
 
   void start();
+  /// Returns at once between runs. A run still going after kStopGrace (PostgreSQL hung, or a
+  /// long catch-up) has its connection cut: its current step is rolled back and redone by the
+  /// next run, on this instance or another. Idempotent.
   void stop();
 
  private:
+  void run();
+
   db::Maintenance maintenance_;
   std::chrono::seconds interval_;
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  db::PgSocketGuard socket_;
+  std::future<void> exited_;  // ready once the thread has left run()
   std::thread thread_;
 };
 

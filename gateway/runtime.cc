@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -123,6 +124,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   audit.flush_interval_ms = config.audit.flush_interval_ms;
   audit.queue_capacity = static_cast<std::size_t>(config.audit.queue_capacity);
   audit.spool_dir = config.audit.spool_dir;
+  audit.durable_wait_max_ms = kStrictAuditWaitMs;
   p.audit = std::make_unique<db::AuditWriter>(audit);
   p.audit->start();
 
@@ -145,7 +147,13 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   deps.replays = p.replays.get();
   deps.forwarder = p.forwarder.get();
   auto* writer = p.audit.get();
-  deps.audit = [writer](db::AuditRow row) { writer->enqueue(std::move(row)); };
+  if (config.audit.durability == "strict") {
+    deps.audit.write_then = [writer](db::AuditRow row, std::function<void()> then) {
+      writer->enqueue(std::move(row), std::move(then));
+    };
+  } else {
+    deps.audit.write = [writer](db::AuditRow row) { writer->enqueue(std::move(row)); };
+  }
   deps.metrics = &p.metrics;
   deps.trusted_proxies = std::move(*trusted);
   deps.draining = &p.draining;
@@ -164,6 +172,21 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   p.metrics.add_gauge("hookguard_audit_rows_dropped_total",
                       "Log rows lost because the spool was full or unwritable.", "counter",
                       [writer] { return static_cast<double>(writer->counters().dropped.load()); });
+  p.metrics.add_gauge("hookguard_audit_commits_total",
+                      "Log transactions committed (one per batch: a group commit).", "counter",
+                      [writer] { return static_cast<double>(writer->counters().commits.load()); });
+  p.metrics.add_gauge(
+      "hookguard_audit_durable_waits_total",
+      "Answers that waited for their log row (audit.durability: strict).", "counter",
+      [writer] { return static_cast<double>(writer->counters().durable_waits.load()); });
+  p.metrics.add_gauge(
+      "hookguard_audit_durable_wait_seconds_total",
+      "Total time answers waited for their log row; divide by the count for the mean.", "counter",
+      [writer] { return static_cast<double>(writer->counters().durable_wait_us.load()) / 1e6; });
+  p.metrics.add_gauge(
+      "hookguard_audit_durable_rescues_total",
+      "Rows spooled because their answer waited past the bound (the writer was stuck).", "counter",
+      [writer] { return static_cast<double>(writer->counters().durable_rescued.load()); });
   auto* store = p.rate_limits.get();
   p.metrics.add_gauge("hookguard_redis_errors_total", "Rate-limit store errors.", "counter",
                       [store] { return static_cast<double>(store->errors()); });
@@ -208,10 +231,16 @@ void Runtime::stop(std::chrono::milliseconds deadline) {
   // The forwarder answers through the listener's transport: stop it (finishing what is in
   // flight) before the listener goes away, or a late send would touch a destroyed transport.
   if (p.forwarder) p.forwarder->stop();
+  // In strict durability the audit writer sends answers too: drain it while the listener is
+  // still there. Requests arriving after that are spooled and answered on their own thread.
+  if (p.audit && p.config.audit.durability == "strict") p.audit->stop();
   if (p.ingress_server) p.ingress_server->stop();
+  // With the listener gone every answered request has its row queued: commit or spool them
+  // now, before the reloader and the maintenance loop, whose stop may first wait out a hung
+  // PostgreSQL (bounded, but for seconds).
+  if (p.audit) p.audit->stop();
   if (p.reloader) p.reloader->stop();
   if (p.maintenance) p.maintenance->stop();
-  if (p.audit) p.audit->stop();
   p.ingress_server.reset();
   p.forwarder.reset();
 }

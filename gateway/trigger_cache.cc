@@ -17,8 +17,9 @@ policy::TriggerPtr TriggerCache::find(std::string_view key) const {
 }
 
 Result<std::shared_ptr<const TriggerSnapshot>> load_snapshot(const std::string& dsn,
-                                                             const policy::SecretBox& box) {
-  db::TriggerStore store(dsn);
+                                                             const policy::SecretBox& box,
+                                                             db::PgSocketGuard* guard) {
+  db::TriggerStore store(dsn, guard);
   auto rows = store.list_all();
   if (!rows) return tl::unexpected(rows.error());
   auto snap = std::make_shared<TriggerSnapshot>();
@@ -41,20 +42,58 @@ Result<std::shared_ptr<const TriggerSnapshot>> load_snapshot(const std::string& 
 
 TriggerReloader::TriggerReloader(std::string dsn, policy::SecretBox box, TriggerCache& cache,
                                  std::chrono::milliseconds safety_refresh)
-    : dsn_(std::move(dsn)), box_(std::move(box)), cache_(cache), safety_refresh_(safety_refresh) {}
+    : dsn_(db::dsn_with_defaults(dsn, "hookguard-triggers")),
+      box_(std::move(box)),
+      cache_(cache),
+      safety_refresh_(safety_refresh) {}
 
 TriggerReloader::~TriggerReloader() { stop(); }
 
 void TriggerReloader::start() {
-  thread_ = std::thread([this] { run(); });
+  std::promise<void> exited;
+  exited_ = exited.get_future();
+  thread_ = std::thread([this, exited = std::move(exited)]() mutable {
+    run();
+    exited.set_value();
+  });
 }
 
 void TriggerReloader::stop() {
   stop_.store(true);
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  const bool cut = socket_.wait_or_cut(kStopGrace, [this](std::chrono::milliseconds timeout) {
+    return exited_.wait_for(timeout) == std::future_status::ready;
+  });
+  if (cut) {
+    spdlog::warn(
+        "trigger change listener: still waiting on PostgreSQL after {} ms; cut its "
+        "connection to stop",
+        kStopGrace.count());
+  }
+  thread_.join();
+}
+
+bool TriggerReloader::reload() {
+  auto snap = load_snapshot(dsn_, box_, &socket_);
+  if (!snap) {
+    spdlog::warn("trigger reload failed: {}", snap.error().message);
+    return false;
+  }
+  cache_.replace(std::move(*snap));
+  cache_.count_reload();
+  return true;
 }
 
 namespace {
+
+// Ends a session without the UNLISTEN a notification receiver's destructor would send first:
+// closing the session drops its LISTEN anyway, and that UNLISTEN waits on a hung server, tries
+// to reconnect a broken connection, and on a connection that stop() cut leaks a PGresult inside
+// libpqxx 6 (make_result() throws on the dead connection before it owns the result).
+struct DisconnectFirst {
+  pqxx::connection_base& conn;
+  ~DisconnectFirst() { conn.disconnect(); }
+};
 
 class ChangeReceiver final : public pqxx::notification_receiver {
  public:
@@ -75,23 +114,16 @@ void TriggerReloader::run() {
   while (!stop_.load()) {
     try {
       pqxx::connection conn(dsn_);
+      // Declared before the receiver so that it covers the receiver's LISTEN.
+      const db::PgSocketGuard::Tracked tracked = socket_.track(conn);
       bool pending = false;
       ChangeReceiver receiver(conn, pending);
+      const DisconnectFirst disconnect_first{conn};  // destroyed before the receiver
       // LISTEN is issued lazily by libpqxx; force it before the reload so that a change made
       // between the reload and the LISTEN cannot be missed.
       conn.get_notifs();
       connected_.store(true);
       backoff = std::chrono::milliseconds(100);
-      auto reload = [&] {
-        auto snap = load_snapshot(dsn_, box_);
-        if (!snap) {
-          spdlog::warn("trigger reload failed: {}", snap.error().message);
-          return false;
-        }
-        cache_.replace(std::move(*snap));
-        cache_.count_reload();
-        return true;
-      };
       // Notifications sent while we were disconnected are lost: always reload after connect.
       reload();
       auto next_refresh = Clock::now() + safety_refresh_;
@@ -107,6 +139,7 @@ void TriggerReloader::run() {
       return;
     } catch (const std::exception& e) {
       connected_.store(false);
+      if (stop_.load()) return;  // a call cut by stop(), or one that failed while stopping
       spdlog::warn("trigger change listener: {}; reconnecting", e.what());
     }
     auto until = Clock::now() + backoff;

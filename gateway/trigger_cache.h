@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "db/pg_socket_guard.h"
 #include "policy/compiled_trigger.h"
 #include "policy/result.h"
 #include "policy/secret_box.h"
@@ -42,13 +44,19 @@ class TriggerCache {
 };
 
 /// Loads every trigger from PostgreSQL and compiles it; rows that fail are counted and skipped.
+/// With `guard`, the connection it opens is registered there (see db::PgSocketGuard).
 Result<std::shared_ptr<const TriggerSnapshot>> load_snapshot(const std::string& dsn,
-                                                             const policy::SecretBox& box);
+                                                             const policy::SecretBox& box,
+                                                             db::PgSocketGuard* guard = nullptr);
 
 /// Keeps a TriggerCache fresh: LISTEN hookguard_trigger_changed on its own connection, full
 /// reload on every notification, after every reconnect, and on a periodic safety refresh.
 class TriggerReloader {
  public:
+  /// How long stop() waits for the thread before it cuts the PostgreSQL call holding it.
+  static constexpr std::chrono::milliseconds kStopGrace{2000};
+
+  /// `dsn` gets db::dsn_with_defaults (connect_timeout, keepalives) for every connection.
   TriggerReloader(std::string dsn, policy::SecretBox box, TriggerCache& cache,
                   std::chrono::milliseconds safety_refresh = std::chrono::seconds(30));
   ~TriggerReloader();
@@ -56,12 +64,16 @@ class TriggerReloader {
   TriggerReloader& operator=(const TriggerReloader&) = delete;
 
   void start();
+  /// Joins the thread, normally within one poll (200 ms) plus the UNLISTEN. A thread still
+  /// inside a PostgreSQL call after kStopGrace (the server hangs) has its connections cut, so
+  /// that the call fails and the thread can leave. Idempotent.
   void stop();
   /// True while the LISTEN connection is up (for /readyz).
   bool connected() const { return connected_.load(); }
 
  private:
   void run();
+  bool reload();
 
   std::string dsn_;
   policy::SecretBox box_;
@@ -69,6 +81,8 @@ class TriggerReloader {
   std::chrono::milliseconds safety_refresh_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};
+  db::PgSocketGuard socket_;  // the connections of the thread, for stop()
+  std::future<void> exited_;  // ready once the thread has left run()
   std::thread thread_;
 };
 

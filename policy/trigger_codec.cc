@@ -1,6 +1,5 @@
 #include "policy/trigger_codec.h"
 
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -10,9 +9,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <type_traits>
 #include <variant>
+
+#include "policy/yaml_documents.h"
 
 namespace hookguard::policy {
 namespace {
@@ -670,44 +670,7 @@ Result<TriggerInput> trigger_from_json(std::string_view json_text, DecodeMode mo
   return Decoder(mode).decode(*document);
 }
 
-namespace {
-
-// yaml-cpp 0.7's YAML::LoadAll never returns on some malformed input (",\xfe", ",:  [\nx]"): the
-// parser keeps reporting another empty document without consuming any input, and memory grows
-// until the process dies (found by tests/fuzz/fuzz_trigger_yaml). Only one document is wanted, so
-// the documents are counted with a bounded loop and the first one is built with YAML::Load.
-class DocumentCounter final : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
-// The first document of `text`, plus an empty node for "more than one" (never more than two
-// entries). Throws YAML::Exception like LoadAll.
-std::vector<YAML::Node> load_first_documents(const std::string& text) {
-  std::istringstream stream(text);
-  YAML::Parser parser(stream);
-  DocumentCounter counter;
-  int documents = 0;
-  while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
-  std::vector<YAML::Node> out;
-  if (documents == 0) return out;
-  out.push_back(YAML::Load(text));
-  if (documents > 1) out.emplace_back();
-  return out;
-}
-
-}  // namespace
+Result<Json> parse_bounded_json(std::string_view json_text) { return parse_json(json_text); }
 
 Result<std::vector<TriggerInput>> triggers_from_yaml(std::string_view yaml_text) {
   std::vector<YAML::Node> documents;

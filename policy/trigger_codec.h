@@ -1,6 +1,7 @@
 // The one strict codec of the Trigger document, for the admin API (JSON) and `apply` (YAML).
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -40,6 +41,12 @@ struct TriggerInput {
 /// exceeded bounds are errors "<path>: <reason>" with code "invalid_request" and field = path).
 /// Does not run validate(): callers do, after merging.
 Result<TriggerInput> trigger_from_json(std::string_view json_text, DecodeMode mode);
+
+/// Parses any other JSON request body of the admin API under the same rules as
+/// trigger_from_json: depth, list entries and object fields bounded by CodecLimits while
+/// parsing (before memory grows), duplicate keys refused. Errors are "invalid_request" and never
+/// quote the input, which may carry a secret.
+Result<nlohmann::ordered_json> parse_bounded_json(std::string_view json_text);
 
 /// Decodes a triggers file (`triggers:` list, DESIGN §6), each entry in kFile mode; errors are
 /// prefixed "triggers[i]." and duplicate names or keys within the file are errors.

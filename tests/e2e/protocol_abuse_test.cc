@@ -13,11 +13,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
@@ -126,6 +130,22 @@ class RawConnection {
     return closed_;
   }
   const std::string& pending() const { return buffer_; }
+
+  // True once the server has closed; never waits (keeps whatever arrived meanwhile).
+  bool closed_now() {
+    while (fd_ >= 0 && !closed_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 0) <= 0) break;
+      char buf[65536];
+      auto n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+    return closed_;
+  }
 
  private:
   bool fill(Clock::time_point deadline) {
@@ -324,6 +344,99 @@ TEST_F(ProtocolAbuse, SlowlorisIsClosedAtTheHeaderTimeoutAndOthersAreServed) {
   // The other client's request is the only row.
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_EQ(query_value(db_.dsn(), "SELECT count(*) FROM webhook_event_log"), "1");
+}
+
+// C2.14 — keep-alive slowloris: 50 connections each send one complete request, then dribble
+// the next request's header block one byte every 500 ms. Meanwhile a normal client is served
+// at its usual latency. (pin) Pistache 0.0.5 applies header_timeout_ms (1.5 s here) only to a
+// connection's first request: once a connection has been answered it is idle, and an
+// incomplete next request is cut by keepalive_timeout_ms (5 s here), counted from the answer
+// (docs/stack-pitfalls.md A1.4). A library that starts the header clock at the first byte of
+// the next request makes the lower bound fail; then assert the header timeout instead.
+TEST_F(ProtocolAbuse, KeepAliveSlowlorisIsCutAtTheKeepaliveTimeoutAndOthersAreServed) {
+  constexpr std::size_t kConnections = 50;
+  constexpr long kKeepaliveMs = 5000;  // kGatewayYaml
+  constexpr long kHeaderMs = 1500;
+  const std::string good = post_head("/webhooks/" + key(), "Content-Length: 2\r\n\r\n{}");
+  const std::string next = post_head("/webhooks/" + key(), "X-Slow: ");
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  std::vector<Clock::time_point> answered;
+  for (std::size_t i = 0; i < kConnections; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(port()));
+    ASSERT_TRUE(slow.back()->connected());
+    ASSERT_TRUE(slow.back()->send_bytes(good));
+    ASSERT_EQ(slow.back()->read_response().status, 200) << "connection " << i;
+    answered.push_back(Clock::now());
+  }
+
+  std::vector<long> closed_after(kConnections, -1);  // ms from the connection's answer
+  std::vector<std::size_t> sent(kConnections, 0);
+  std::vector<long> others_ms;
+  int others_failed = 0;
+  const auto start = Clock::now();
+  std::size_t open = kConnections;
+  while (open > 0 && ms_since(start) < kKeepaliveMs + 3000) {
+    const auto tick = Clock::now();
+    for (std::size_t i = 0; i < kConnections; ++i) {
+      if (closed_after[i] >= 0) continue;
+      slow[i]->send_bytes(sent[i] < next.size() ? next.substr(sent[i], 1) : "x");
+      ++sent[i];
+    }
+    const auto other_start = Clock::now();
+    auto other = http_request("POST", gateway_->ingress_url("/webhooks/" + key()), {}, "{}", 3000);
+    others_ms.push_back(ms_since(other_start));
+    if (other.status != 200) ++others_failed;
+    // Until the next byte is due, watch for closes.
+    while (ms_since(tick) < 500) {
+      for (std::size_t i = 0; i < kConnections; ++i) {
+        if (closed_after[i] >= 0 || !slow[i]->closed_now()) continue;
+        closed_after[i] = static_cast<long>(
+            std::chrono::duration_cast<milliseconds>(Clock::now() - answered[i]).count());
+        --open;
+      }
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  }
+  const long first_close = *std::min_element(closed_after.begin(), closed_after.end());
+  const long last_close = *std::max_element(closed_after.begin(), closed_after.end());
+  const long slowest_other = *std::max_element(others_ms.begin(), others_ms.end());
+  std::printf(
+      "[ timings  ] keep-alive slowloris: %zu connections closed %ld-%ld ms after their "
+      "answer; %zu normal requests, slowest %ld ms\n",
+      kConnections - open, first_close, last_close, others_ms.size(), slowest_other);
+  EXPECT_EQ(open, 0u) << "connections still open after " << ms_since(start) << " ms";
+  EXPECT_GE(first_close, kHeaderMs + 1000) << "(pin) cut by the header timeout after all";
+  EXPECT_LE(last_close, kKeepaliveMs + 1000);
+  EXPECT_EQ(others_failed, 0);
+  EXPECT_LT(slowest_other, 500);
+  EXPECT_GE(others_ms.size(), 8u);
+  for (std::size_t i = 0; i < kConnections; ++i) {
+    // (pin) The keep-alive timer closes without a word: no 408, unlike the header timeout.
+    EXPECT_EQ(slow[i]->pending(), "") << "connection " << i;
+  }
+  // Only the normal client's requests (and the 50 first ones) were forwarded.
+  EXPECT_EQ(upstream_.request_count(), kConnections + others_ms.size());
+}
+
+// An idle kept-alive connection is closed by the server at keepalive_timeout_ms (5 s here),
+// counted from its last answer, within the library's 500 ms timer tick.
+TEST_F(ProtocolAbuse, IdleKeepAliveConnectionIsClosedAtTheKeepaliveTimeout) {
+  RawConnection idle(port());
+  ASSERT_TRUE(idle.connected());
+  ASSERT_TRUE(idle.send_bytes(post_head("/webhooks/" + key(), "Content-Length: 2\r\n\r\n{}")));
+  auto a = idle.read_response();
+  ASSERT_EQ(a.status, 200);
+  auto connection = a.header("Connection").value_or("");
+  for (auto& c : connection) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_EQ(connection, "keep-alive");
+  const auto start = Clock::now();
+  const bool closed = idle.wait_closed(8000);
+  const auto elapsed = ms_since(start);
+  std::printf("[ timings  ] idle keep-alive connection closed after %ld ms\n", elapsed);
+  EXPECT_TRUE(closed) << "still open after " << elapsed << " ms";
+  EXPECT_GE(elapsed, 4500);
+  EXPECT_LT(elapsed, 6500);
+  EXPECT_EQ(idle.pending(), "") << "(pin) closed without an answer";
 }
 
 // C2.15 — a body slower than body_timeout_ms: (pin) library 408 and close, no row.
