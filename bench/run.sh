@@ -12,6 +12,9 @@
 #      times, and prints the medians as one table with hookguard's ratio to HAProxy-full,
 #   6. checks that webhook_event_log holds one row per request (bounds for each wrk run, then an
 #      exact count for a fixed batch sent with curl),
+#   6b. measures the stack's floor (bench/floor_bench.cc): the same Pistache endpoint answering
+#      at once ("pistache-floor") and relaying through gateway::Forwarder with no policy, Redis
+#      or audit work ("forward-floor"), to show how much of the gap is the stack itself,
 #   7. runs the audit writer alone (build-bench/bench/hookguard_audit_writer_bench),
 #   8. optionally soaks (RSS over time) and profiles (perf record),
 # and stops everything it started.
@@ -20,7 +23,8 @@
 #   BENCH_THREADS=2 (hookguard ingress.threads)  BENCH_WRK_THREADS=2  BENCH_SOAK=0 (s; 60 = soak)
 #   BENCH_AUDIT_ROWS=200000  BENCH_AUDIT_BATCHES="1000 5000" (audit.batch_size values to try)
 #   BENCH_EXACT_REQUESTS=2000  BENCH_PERF=0 (1: perf record one run)
-#   BENCH_ANCHORS=1 (0: hookguard only)  BENCH_BUILD_DIR=<repo>/build-bench  BENCH_JOBS=2
+#   BENCH_ANCHORS=1 (0: hookguard only)  BENCH_FLOORS=1 (0: skip the floor rows)
+#   BENCH_FLOOR_PORT=18093 (and +1)  BENCH_BUILD_DIR=<repo>/build-bench  BENCH_JOBS=2
 #   BENCH_UPSTREAM_PORT=18090 BENCH_INGRESS_PORT=18091 BENCH_ADMIN_PORT=18092 (anchors: 18080-2)
 #   BENCH_KEEP_DB=0 (1: keep the hgbench_* database for inspection)
 #   BENCH_BUILD=1 (0: skip the build when build-bench already holds both binaries)
@@ -41,6 +45,8 @@ AUDIT_BATCHES="${BENCH_AUDIT_BATCHES-1000 5000}"  # "" skips the audit bench
 EXACT="${BENCH_EXACT_REQUESTS:-2000}"
 PERF="${BENCH_PERF:-0}"
 ANCHORS="${BENCH_ANCHORS:-1}"
+FLOORS="${BENCH_FLOORS:-1}"
+FLOOR_PORT="${BENCH_FLOOR_PORT:-18093}"
 build="${BENCH_BUILD_DIR:-$repo/build-bench}"
 UP_PORT="${BENCH_UPSTREAM_PORT:-18090}"
 HG_PORT="${BENCH_INGRESS_PORT:-18091}"
@@ -61,6 +67,7 @@ db_name="hgbench_gw_$$"
 hg_pid=""
 up_pid=""
 bg_pid=""
+floor_pids=()
 started_services=()
 db_created=0
 
@@ -69,6 +76,7 @@ cleanup() {
   set +e
   trap - ERR
   [[ -n "$bg_pid" ]] && kill "$bg_pid" 2>/dev/null
+  for p in "${floor_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   if [[ -n "$hg_pid" ]] && kill -0 "$hg_pid" 2>/dev/null; then
     kill -TERM "$hg_pid"
     for _ in $(seq 1 100); do kill -0 "$hg_pid" 2>/dev/null || break; sleep 0.1; done
@@ -134,7 +142,8 @@ psql_bench() {
 build_release() {
   hg="$build/gateway/hookguard"
   audit_bench="$build/bench/hookguard_audit_writer_bench"
-  if [[ "${BENCH_BUILD:-1}" == 0 && -x "$hg" && -x "$audit_bench" ]]; then
+  floor_bench="$build/bench/hookguard_floor_bench"
+  if [[ "${BENCH_BUILD:-1}" == 0 && -x "$hg" && -x "$audit_bench" && -x "$floor_bench" ]]; then
     log "BENCH_BUILD=0: using the binaries in $build as they are"
     return
   fi
@@ -142,6 +151,7 @@ build_release() {
   cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DHOOKGUARD_BUILD_TESTS=OFF \
     -DHOOKGUARD_BUILD_BENCH=ON >/dev/null
   cmake --build "$build" -j"${BENCH_JOBS:-2}" --target hookguard hookguard_audit_writer_bench \
+    hookguard_floor_bench \
     >"$run/build.log" 2>&1 || {
     tail -30 "$run/build.log" >&2
     die "build failed"
@@ -285,6 +295,45 @@ run_anchors() { # connections repeat
   done < <(bash "$here/anchors.sh" "$D" "$c")
 }
 
+start_floors() {
+  "$floor_bench" --port "$FLOOR_PORT" --threads "$THREADS" --mode inline >"$run/floor-inline.log" 2>&1 &
+  floor_pids+=($!)
+  "$floor_bench" --port "$((FLOOR_PORT + 1))" --threads "$THREADS" --mode forward \
+    --upstream "http://127.0.0.1:$UP_PORT/hooks" >"$run/floor-forward.log" 2>&1 &
+  floor_pids+=($!)
+  local port code
+  for port in "$FLOOR_PORT" "$((FLOOR_PORT + 1))"; do
+    for _ in $(seq 1 100); do
+      code="$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$BODY_FILE" \
+        "http://127.0.0.1:$port/webhooks/floor" || true)"
+      [[ "$code" == 200 ]] && break
+      sleep 0.1
+    done
+    [[ "$code" == 200 ]] || die "floor bench on :$port did not answer 200 (got $code)"
+  done
+}
+
+# The stack's floor rows: same wrk load as hookguard, against floor_bench's two modes.
+run_floors() { # connections repeat
+  local c="$1" rep="$2" name pid port t0 t1 out rps n p50 p99 cpu i
+  for i in 0 1; do
+    name=(pistache-floor forward-floor)
+    pid="${floor_pids[$i]}"
+    port=$((FLOOR_PORT + i))
+    t0="$(ticks "$pid")"
+    out="$(wrk -t"$WRK_THREADS" -c"$c" -d"${D}s" --latency -s "$here/post.lua" \
+      "http://127.0.0.1:$port/webhooks/floor" 2>&1)" || true
+    t1="$(ticks "$pid")"
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    n="$(awk '/requests in/ {print $1}' <<<"$out")"
+    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+    cpu="$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / max(1, ${n:-0}), 1))")"
+    echo "${name[$i]},$c,$rep,$rps,$p50,$p99,$cpu,,,," >>"$csv"
+    log "${name[$i]} c=$c #$rep: $rps rps p50 $p50 p99 $p99"
+  done
+}
+
 # A fixed number of requests, all answered before the count: rows must match exactly.
 exact_check() {
   local before answered after
@@ -375,7 +424,7 @@ for r in csv.reader(open(sys.argv[1])):
         continue
     runs.setdefault((r[0], int(r[1])), []).append(
         (float(r[3]), ms(r[4]), ms(r[5]), float(r[6] or "nan")))
-order = ["direct", "nginx-proxy", "haproxy-full", "hookguard"]
+order = ["direct", "nginx-proxy", "haproxy-full", "pistache-floor", "forward-floor", "hookguard"]
 med = {}
 print(f"| target | conns | rps | p50 ms | p99 ms | CPU µs/req (own) | runs |")
 print(f"|---|---:|---:|---:|---:|---:|---:|")
@@ -411,6 +460,7 @@ main() {
   make_body
   start_upstream
   start_hookguard
+  if [[ "$FLOORS" == 1 ]]; then start_floors; fi
   local load_before load_after
   load_before="$(uptime)"
   log "load before: $load_before"
@@ -421,6 +471,7 @@ main() {
     for c in $CONNS; do
       wrk_hookguard "$c" "$rep"
       if [[ "$ANCHORS" == 1 ]]; then run_anchors "$c" "$rep"; fi
+      if [[ "$FLOORS" == 1 ]]; then run_floors "$c" "$rep"; fi
     done
   done
   load_after="$(uptime)"

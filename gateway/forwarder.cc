@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "policy/cidr_set.h"
@@ -38,40 +39,6 @@ void init_curl_once() {
   static std::once_flag once;
   // curl_global_init is not thread-safe on its own (libcurl docs, "curl_global_init").
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-// RFC 9110 §5.6.2: token = 1*tchar.
-bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
-}
-
-bool has_line_break_or_nul(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
@@ -184,6 +151,18 @@ struct Forwarder::Impl {
   std::vector<Transfer*> free_list;
   int active = 0;
 
+  // The epoll registration of every socket libcurl opened (through on_open_socket). A pooled
+  // keep-alive connection stays registered for EPOLLIN between transfers, so a request on a
+  // reused connection costs no epoll_ctl at all (it cost two: libcurl says REMOVE when a
+  // transfer ends and IN when the next begins). on_close_socket forgets a socket before its fd
+  // number can be reused.
+  struct SocketState {
+    bool in_epoll = false;
+    std::uint32_t events = 0;  // registered with epoll (valid when in_epoll)
+    bool watched = false;      // libcurl currently wants events for it
+  };
+  std::unordered_map<int, SocketState> sockets;
+
   static void finish(Callback& done, UpstreamResult result) {
     // A throwing callback must not take the forwarder thread (and every other request) down.
     try {
@@ -232,6 +211,15 @@ struct Forwarder::Impl {
           [[maybe_unused]] auto r = read(wake_fd, &count, sizeof count);
           continue;
         }
+        auto it = sockets.find(fd);
+        if (it == sockets.end()) continue;  // closed by an earlier event of this batch
+        if (!it->second.watched) {
+          // An idle pooled connection became readable: the upstream closed it (or sent bytes
+          // nobody asked for). Stop listening, or level-triggered epoll reports it forever;
+          // libcurl checks a connection before reusing it and drops a dead one.
+          unregister(fd, it->second);
+          continue;
+        }
         const std::uint32_t ev = events[i].events;
         int flags = 0;
         if (ev & EPOLLIN) flags |= CURL_CSELECT_IN;
@@ -253,19 +241,45 @@ struct Forwarder::Impl {
 
   static int on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
     auto* impl = static_cast<Impl*>(userp);
+    SocketState& state = impl->sockets[fd];
     if (what == CURL_POLL_REMOVE) {
-      // The socket may already be closed (and thus gone from the set): ignore the error.
-      epoll_ctl(impl->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      // Back to the pool (or about to be closed): keep EPOLLIN so that an upstream closing it
+      // is noticed (see run()), but never EPOLLOUT, which an idle socket signals all the time.
+      state.watched = false;
+      if (state.in_epoll && (state.events & EPOLLOUT)) impl->register_events(fd, state, EPOLLIN);
       return 0;
     }
+    state.watched = true;
+    std::uint32_t want = 0;
+    if (what & CURL_POLL_IN) want |= EPOLLIN;
+    if (what & CURL_POLL_OUT) want |= EPOLLOUT;
+    if (!state.in_epoll || state.events != want) impl->register_events(fd, state, want);
+    return 0;
+  }
+
+  void register_events(int fd, SocketState& state, std::uint32_t want) {
     epoll_event ev{};
     ev.data.fd = fd;
-    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-    if (epoll_ctl(impl->epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-      epoll_ctl(impl->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    ev.events = want;
+    const int op = state.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(epoll_fd, op, fd, &ev) != 0) {
+      // Our record disagrees with the kernel's (ENOENT/EEXIST): the other operation fixes it.
+      epoll_ctl(epoll_fd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
     }
-    return 0;
+    state.in_epoll = true;
+    state.events = want;
+  }
+
+  void unregister(int fd, SocketState& state) {
+    if (state.in_epoll) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    state.in_epoll = false;
+    state.events = 0;
+  }
+
+  static int on_close_socket(void* clientp, curl_socket_t fd) {
+    // Closing removes the fd from the epoll set; forget it before the number is reused.
+    static_cast<Impl*>(clientp)->sockets.erase(fd);
+    return close(fd);
   }
 
   // libcurl forbids driving the multi handle from this callback: only record the deadline.
@@ -363,14 +377,14 @@ struct Forwarder::Impl {
   // Returns why the request cannot be sent, or nullptr when the handle is ready.
   const char* configure(Transfer* t) {
     const UpstreamRequest& req = t->request;
-    if (!is_token(req.method)) return "invalid method";
+    if (!policy::is_token(req.method)) return "invalid method";
 
     bool has_accept = false;
     bool has_content_type = false;
     std::string line;
     for (const auto& [name, value] : req.headers.fields()) {
       // Header injection guard (DESIGN §8): libcurl would send CR/LF inside a value verbatim.
-      if (!is_token(name) || has_line_break_or_nul(value)) return "invalid header";
+      if (!policy::is_token(name) || policy::has_line_break_or_nul(value)) return "invalid header";
       if (is_owned_request_field(name)) continue;
       has_accept = has_accept || policy::header_name_equals(name, "Accept");
       has_content_type = has_content_type || policy::header_name_equals(name, "Content-Type");
@@ -426,6 +440,8 @@ struct Forwarder::Impl {
                      static_cast<curl_off_t>(options.max_response_bytes));
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &on_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
     t->idempotent = is_idempotent(req.method);
@@ -465,7 +481,9 @@ struct Forwarder::Impl {
       t->denied = true;
       return CURL_SOCKET_BAD;
     }
-    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd >= 0) t->impl->sockets.erase(fd);  // a new socket starts unregistered
+    return fd;
   }
 
   // libcurl silently resends a request when a reused connection dies before any response byte
@@ -519,7 +537,7 @@ struct Forwarder::Impl {
     }
     const std::string_view name = line.substr(0, colon);
     const std::string_view value = trim(line.substr(colon + 1));
-    if (!is_token(name) || has_line_break_or_nul(value)) {
+    if (!policy::is_token(name) || policy::has_line_break_or_nul(value)) {
       t->headers_malformed = true;
       return 0;
     }

@@ -7,6 +7,9 @@
 #include <chrono>
 #include <sstream>
 
+#include "http/listen_address.h"
+#include "http/named_header.h"
+
 namespace hookguard::gateway {
 
 namespace {
@@ -19,21 +22,7 @@ std::int64_t unix_now_ms() {
       .count();
 }
 
-// Pistache 0.0.5 writes only typed headers into a response (raw ones are silently dropped),
-// so every relayed or gateway header travels as one of these.
-class NamedHeader final : public Http::Header::Header {
- public:
-  NamedHeader(std::string name, std::string value)
-      : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  // A hash no built-in header has, so Pistache's checked casts never mistake this for one.
-  std::uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()) ^ 1; }
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& os) const override { os << value_; }
-
- private:
-  std::string name_, value_;
-};
+using http::NamedHeader;
 
 class PistacheIngressHandler final : public Http::Handler {
  public:
@@ -52,8 +41,12 @@ class PistacheIngressHandler final : public Http::Handler {
     if (!in.query.empty() && in.query.front() == '?') in.query.erase(0, 1);
     // Pistache parses well-known headers into typed objects and keeps the rest raw; both are
     // copied, because the Request is reset as soon as this function returns.
+    // One stream for all typed headers: constructing an ostringstream costs more than the
+    // write itself.
+    std::ostringstream value;
     for (const auto& header : req.headers().list()) {
-      std::ostringstream value;
+      value.str({});
+      value.clear();  // a header that failed to write must not silence the next ones
       header->write(value);
       in.headers.add(header->name(), value.str());
     }
@@ -117,16 +110,6 @@ class PistacheIngressHandler final : public Http::Handler {
 
 }  // namespace
 
-std::string listen_address_text(const std::string& address, int port) {
-  std::string host = address;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  // Pistache throws "Invalid port" on "::"-style hosts without brackets.
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return host + ":" + std::to_string(port);
-}
-
 IngressServer::IngressServer(const IngressConfig& config, std::shared_ptr<const Ingress> ingress,
                              Metrics* metrics)
     : config_(config), ingress_(std::move(ingress)), metrics_(metrics) {}
@@ -135,7 +118,7 @@ IngressServer::~IngressServer() { stop(); }
 
 Result<void> IngressServer::start() {
   try {
-    Address addr(listen_address_text(config_.address, config_.port));
+    Address addr(http::listen_address_text(config_.address, config_.port));
     endpoint_ = std::make_unique<Http::Endpoint>(addr);
     auto opts = Http::Endpoint::options()
                     .threads(config_.threads)

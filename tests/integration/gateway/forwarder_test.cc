@@ -4,14 +4,18 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "tests/support/upstream_server.h"
@@ -443,6 +447,87 @@ TEST_F(ForwarderTest, ManyConcurrentRequestsAllComplete) {
     EXPECT_EQ(r.body, "body-" + std::to_string(i));
   }
   EXPECT_EQ(forwarder_->in_flight(), 0u);
+}
+
+// A keep-alive upstream that closes each connection a little after answering on it: the
+// pooled, idle socket becomes readable (EOF) while no transfer watches it.
+class ClosingUpstream {
+ public:
+  ClosingUpstream() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listen_fd_, 16) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("ClosingUpstream: bind/listen failed");
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ClosingUpstream() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  void serve() {
+    while (true) {
+      const int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) return;
+      ++accepted_;
+      char buf[4096];
+      std::string request;
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        request.append(buf, static_cast<std::size_t>(n));
+      }
+      // The 1-byte body ("n") arrives with or right after the headers.
+      static constexpr std::string_view kAnswer =
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+      ::send(fd, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL);
+      std::this_thread::sleep_for(100ms);
+      ::close(fd);
+    }
+  }
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// Pooled connections stay registered with epoll between transfers (no epoll_ctl per request).
+// When the upstream closes one, the loop must stop listening to it instead of waking up for
+// its EOF forever, and the next request must open a fresh connection.
+TEST_F(ForwarderTest, UpstreamClosingAnIdlePooledConnectionCausesNoBusyLoop) {
+  ClosingUpstream closing;
+  auto first = send(*forwarder_, make_request("POST", closing.url(), "n"));
+  ASSERT_EQ(first.kind, Kind::kOk) << first.error;
+  EXPECT_EQ(first.body, "ok");
+  std::this_thread::sleep_for(200ms);  // the upstream has closed the idle connection by now
+  const double before = process_cpu_seconds();
+  std::this_thread::sleep_for(1s);
+  const double spent = process_cpu_seconds() - before;
+  // An event loop spinning on the closed socket burns the whole second.
+  EXPECT_LT(spent, 0.3) << "the forwarder kept waking up for an idle, closed connection";
+  auto second = send(*forwarder_, make_request("POST", closing.url(), "n"));
+  ASSERT_EQ(second.kind, Kind::kOk) << second.error;
+  EXPECT_EQ(second.body, "ok");
+  EXPECT_EQ(closing.accepted(), 2);
 }
 
 TEST(ForwarderIpv6, ForwardsToIpv6Loopback) {
