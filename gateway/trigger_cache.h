@@ -64,9 +64,10 @@ class TriggerReloader {
   TriggerReloader& operator=(const TriggerReloader&) = delete;
 
   void start();
-  /// Joins the thread, normally within one poll (200 ms) plus the UNLISTEN. A thread still
-  /// inside a PostgreSQL call after kStopGrace (the server hangs) has its connections cut, so
-  /// that the call fails and the thread can leave. Idempotent.
+  /// Joins the thread, normally within one poll (200 ms): it closes its session without a last
+  /// round trip (no UNLISTEN). A thread still inside a PostgreSQL call after kStopGrace (the
+  /// server hangs) has its connections cut, so that the call fails and the thread can leave.
+  /// Idempotent.
   void stop();
   /// True while the LISTEN connection is up (for /readyz).
   bool connected() const { return connected_.load(); }

@@ -1,12 +1,15 @@
 #include "tests/support/gateway_process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -34,6 +37,28 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// How long the destructor lets a child still running drain after SIGTERM before SIGKILL.
+constexpr int kGracefulStopMs = 10000;
+
+// Where a sanitizer report starts. UBSan (built with -fno-sanitize-recover) prints only a
+// "file:line:col: runtime error: ..." line before the process exits with code 1.
+constexpr std::array<const char*, 4> kSanitizerMarkers = {
+    "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "SUMMARY: UndefinedBehaviorSanitizer",
+    ": runtime error: "};
+
+// Fails the current test when `output` holds a sanitizer report. The child's stderr goes to a
+// file in a directory removed with the GatewayProcess, so an unchecked report would be lost.
+void expect_no_sanitizer_report(const std::string& output, const std::string& what) {
+  for (const char* marker : kSanitizerMarkers) {
+    const auto at = output.find(marker);
+    if (at == std::string::npos) continue;
+    const auto from = output.rfind('\n', at);
+    ADD_FAILURE() << what << " reported a sanitizer error:\n"
+                  << output.substr(from == std::string::npos ? 0 : from + 1);
+    return;
+  }
 }
 
 [[noreturn]] void exec_child(const std::vector<std::string>& args,
@@ -64,10 +89,22 @@ GatewayProcess::GatewayProcess(std::string dsn, std::string extra_yaml,
       env_(std::move(env)) {}
 
 GatewayProcess::~GatewayProcess() {
+  // Stop a child still running the way an operator would: that runs the shutdown path, and in a
+  // sanitizer build the leak check at exit, in every test rather than only in those that stop().
   if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    const int code = stop(kGracefulStopMs);
+    if (code == -1) {
+      std::fprintf(stderr, "[ gateway  ] no exit %d ms after SIGTERM: SIGKILL\n", kGracefulStopMs);
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    } else {
+      // `serve` exits 0 on SIGTERM; anything else is a failed shutdown or a sanitizer's exit
+      // code (its report may have gone to ASAN_OPTIONS=log_path rather than to the log).
+      EXPECT_EQ(code, 0) << "hookguard serve exited " << code << " on SIGTERM\n" << log();
+    }
   }
+  expect_no_sanitizer_report(log(), "hookguard serve");
   std::string cmd = "rm -rf '" + dir_ + "'";
   if (dir_.rfind("/tmp/hookguard-e2e-", 0) == 0) (void)!system(cmd.c_str());
 }
@@ -178,6 +215,7 @@ std::pair<int, std::string> run_hookguard(
   int status = 0;
   waitpid(pid, &status, 0);
   auto out = read_file(out_path);
+  expect_no_sanitizer_report(out, "hookguard " + (args.empty() ? std::string() : args.front()));
   std::string cmd = "rm -rf '" + dir + "'";
   (void)!system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};

@@ -19,7 +19,9 @@ class GatewayProcess {
   /// `env` adds variables (NAME, value) to the child's environment.
   GatewayProcess(std::string dsn, std::string extra_yaml = "",
                  std::vector<std::pair<std::string, std::string>> env = {});
-  ~GatewayProcess();  // SIGKILLs a child still running
+  /// Stops a child still running with SIGTERM (SIGKILL if it has not exited after 10 s), and
+  /// fails the test if it did not exit 0 or its log holds a sanitizer report.
+  ~GatewayProcess();
   GatewayProcess(const GatewayProcess&) = delete;
   GatewayProcess& operator=(const GatewayProcess&) = delete;
 
@@ -49,6 +51,7 @@ class GatewayProcess {
 };
 
 /// Runs the hookguard binary with `args` (and `stdin_text`), returns (exit code, stdout+stderr).
+/// Fails the test if the output holds a sanitizer report.
 std::pair<int, std::string> run_hookguard(
     const std::vector<std::string>& args, const std::string& stdin_text = "",
     const std::vector<std::pair<std::string, std::string>>& env = {});
