@@ -19,6 +19,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
 #include "tests/support/upstream_server.h"
 
@@ -27,23 +28,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/hookguard-durability-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    path_ = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string request_id_of(const HttpResponse& r) {
   auto id = r.headers.get("X-Request-Id");

@@ -23,6 +23,7 @@
 
 #include "db/audit_writer.h"
 #include "policy/encoding.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
 
 namespace hookguard::db {
@@ -32,22 +33,7 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hookguard-durable-XXXXXX").string();
-    char* made = ::mkdtemp(tmpl.data());
-    path_ = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using hookguard::testing::TempDir;
 
 AuditRow make_row() {
   AuditRow row;

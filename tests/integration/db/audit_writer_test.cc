@@ -20,6 +20,7 @@
 
 #include "db/spool.h"
 #include "policy/encoding.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
 
 namespace hookguard::db {
@@ -28,22 +29,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hookguard-audit-XXXXXX").string();
-    char* made = ::mkdtemp(tmpl.data());
-    path_ = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using hookguard::testing::TempDir;
 
 std::int64_t now_unix_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
