@@ -10,23 +10,32 @@
 namespace hookguard::policy {
 namespace {
 
-// What one stage decided: pass, or the outcome enforce mode answers with. Stages record their
-// log flags in the ChainResult; they never answer, log or count.
+using Step = ChainRun::Step;
+
+// What one stage decided: pass, the outcome enforce mode answers with, or that it needs a
+// store's answer first (and runs again once it has it). Stages record their log flags in the
+// ChainResult; they never answer, log, count or do I/O.
 struct Decision {
   bool pass = true;
   Outcome outcome = Outcome::kForwarded;
   std::string note;  // for ChainResult::detail; never secrets
+  Step need = Step::kDone;
 };
 
 Decision pass_with(std::string note = {}) { return {true, Outcome::kForwarded, std::move(note)}; }
 Decision reject(Outcome outcome, std::string note) { return {false, outcome, std::move(note)}; }
+Decision need(Step step) { return {true, Outcome::kForwarded, {}, step}; }
 
+// A stage's view of the run: the request, and the store answers so far. A stage that needs a
+// store writes its question and returns need(); it runs again once the answer is in.
 struct StageInput {
   const RequestView& request;
   const HeaderList& headers;
   const CompiledTrigger& trigger;
-  RateLimitStore& store;
-  ReplayStore& replays;
+  const std::optional<RateLimitReply>& rate_reply;
+  const std::optional<ReplayReply>& replay_reply;
+  RateLimitQuery& rate_query;
+  ReplayQuestion& replay_question;
 };
 
 using StageFn = Decision (*)(const StageInput&, ChainResult&);
@@ -70,16 +79,12 @@ void add_rate_headers(HeaderList& headers, std::int64_t limit, std::int64_t rema
 Decision check_rate(const StageInput& in, ChainResult& result) {
   const auto& rate = in.trigger.spec.policy.rate_limit;
   if (!rate.enabled) return pass_with();
-  const RateLimitQuery query{rate_limit_key(in.trigger, in.request.source_ip), rate.requests,
-                             rate.window_seconds};
-  RateLimitReply reply;
-  try {
-    reply = in.store.hit(query);
-  } catch (...) {
-    // The port promises not to throw; if an adapter breaks that promise, it is a store error.
-    reply = RateLimitReply{};
-    reply.error = "store threw";
+  if (!in.rate_reply) {
+    in.rate_query = RateLimitQuery{rate_limit_key(in.trigger, in.request.source_ip), rate.requests,
+                                   rate.window_seconds};
+    return need(Step::kNeedRateLimit);
   }
+  const RateLimitReply& reply = *in.rate_reply;
   const std::int64_t limit = reply.limit > 0 ? reply.limit : rate.requests;
   switch (reply.kind) {
     case RateLimitReply::Kind::kAllowed:
@@ -168,21 +173,19 @@ Decision check_replay(const StageInput& in, ChainResult& result) {
                                             std::to_string(DeliveryLimits::kMaxDeliveryIdBytes) +
                                             " bytes");
   }
-  ReplayReservation reservation{
-      replay_key(in.trigger, *result.delivery_id),
-      in.request.request_id.empty() ? generate_uuid_v4() : std::string(in.request.request_id),
-      replay.window_seconds * 1000};
   const std::int64_t pending_ms = in.trigger.spec.upstream_timeout_ms + kReplayPendingMarginMs;
-  ReplayReply reply;
-  try {
-    reply = in.replays.reserve(reservation.key, reservation.token, pending_ms);
-  } catch (...) {
-    reply = ReplayReply{};
-    reply.error = "store threw";
+  if (!in.replay_reply) {
+    in.replay_question = ReplayQuestion{
+        replay_key(in.trigger, *result.delivery_id),
+        in.request.request_id.empty() ? generate_uuid_v4() : std::string(in.request.request_id),
+        pending_ms};
+    return need(Step::kNeedReplay);
   }
+  const ReplayReply& reply = *in.replay_reply;
   switch (reply.kind) {
     case ReplayReply::Kind::kReserved:
-      result.replay = std::move(reservation);
+      result.replay = ReplayReservation{in.replay_question.key, in.replay_question.token,
+                                        replay.window_seconds * 1000};
       return pass_with();
     case ReplayReply::Kind::kDone:
       return reject(Outcome::kDuplicate, "duplicate: delivery already forwarded");
@@ -227,44 +230,71 @@ void append_detail(std::string& detail, const std::string& note) {
 
 }  // namespace
 
-ChainResult run_chain(const RequestView& request, const CompiledTrigger& trigger,
-                      RateLimitStore& store, ReplayStore& replays) {
-  ChainResult result;
+ChainRun::ChainRun(const RequestView& request, const CompiledTrigger& trigger)
+    : request_(request), trigger_(trigger) {}
+
+ChainRun::Step ChainRun::advance() {
   try {
     static const HeaderList kNoHeaders;
-    const StageInput input{request, request.headers ? *request.headers : kNoHeaders, trigger, store,
-                           replays};
-    // Header reads only (no body parsing), so that every log row of this trigger carries them.
-    result.delivery_id = delivery_id(trigger.spec.policy, input.headers);
-    result.event_type = header_event_type(event_source(trigger.spec.policy), input.headers);
-    const bool monitor = trigger.spec.mode == Mode::kMonitor;
-    bool failed = false;
-    for (const auto& stage : kStages) {
-      const Decision decision = stage.run(input, result);
-      append_detail(result.detail, decision.note);
+    const StageInput input{request_,        request_.headers ? *request_.headers : kNoHeaders,
+                           trigger_,        rate_reply_,
+                           replay_reply_,   rate_query_,
+                           replay_question_};
+    if (next_stage_ == 0) {
+      // Header reads only (no body parsing), so that every log row of this trigger carries them.
+      result_.delivery_id = delivery_id(trigger_.spec.policy, input.headers);
+      result_.event_type = header_event_type(event_source(trigger_.spec.policy), input.headers);
+    }
+    const bool monitor = trigger_.spec.mode == Mode::kMonitor;
+    for (; next_stage_ < kStages.size(); ++next_stage_) {
+      const Stage& stage = kStages[next_stage_];
+      Decision decision = stage.run(input, result_);
+      if (decision.need != Step::kDone) return decision.need;  // runs again with the answer
+      append_detail(result_.detail, decision.note);
       if (decision.pass) continue;
       if (!monitor || stage.enforced_in_monitor_mode) {
-        result.outcome = decision.outcome;
-        result.forward = false;
-        result.monitor_override = false;
-        return result;
+        result_.outcome = decision.outcome;
+        result_.forward = false;
+        result_.monitor_override = false;
+        next_stage_ = kStages.size();
+        return Step::kDone;
       }
       // Monitor mode: remember the first would-be failure, keep running the rest.
-      if (!failed) result.outcome = decision.outcome;
-      failed = true;
-      result.monitor_override = true;
+      if (!failed_) result_.outcome = decision.outcome;
+      failed_ = true;
+      result_.monitor_override = true;
     }
-    result.forward = true;
+    result_.forward = true;
     // The sender gets the upstream's answer, not our 429: a Retry-After on it would mislead.
-    if (monitor && failed) result.response_headers.remove("Retry-After");
-    return result;
+    if (monitor && failed_) result_.response_headers.remove("Retry-After");
+    return Step::kDone;
   } catch (...) {
     // Only allocation can throw here; refuse rather than forward an unchecked request.
-    ChainResult refused;
-    refused.outcome = Outcome::kUpstreamBusy;
-    refused.forward = false;
-    refused.detail = "internal: chain failed";
-    return refused;
+    result_ = ChainResult{};
+    result_.outcome = Outcome::kUpstreamBusy;
+    result_.forward = false;
+    result_.detail = "internal: chain failed";
+    next_stage_ = kStages.size();
+    return Step::kDone;
+  }
+}
+
+ChainResult run_chain(const RequestView& request, const CompiledTrigger& trigger,
+                      RateLimitStore& store, ReplayStore& replays) {
+  ChainRun run(request, trigger);
+  while (true) {
+    switch (run.advance()) {
+      case Step::kDone:
+        return std::move(run.result());
+      case Step::kNeedRateLimit:
+        run.answer(hit_nothrow(store, run.rate_query()));
+        break;
+      case Step::kNeedReplay: {
+        const auto& q = run.replay_question();
+        run.answer(reserve_nothrow(replays, q.key, q.token, q.pending_ttl_ms));
+        break;
+      }
+    }
   }
 }
 

@@ -46,9 +46,53 @@ struct ChainResult {
   std::optional<ReplayReservation> replay;  // held by this request: complete or release it
 };
 
+/// A replay reservation the chain asks the replay store for (ReplayStore::reserve).
+struct ReplayQuestion {
+  std::string key;
+  std::string token;
+  std::int64_t pending_ttl_ms = 0;
+};
+
+/// The chain as a resumable state machine that does no I/O itself: advance() runs the stages
+/// until one needs a store's answer, the caller asks the store however it likes (blocking, or
+/// pipelined on another thread) and hands the answer back with answer(), then advances again.
+/// This keeps the reactor thread free while Redis answers, without a second copy of the rules.
+/// `request` (and what it points to) and `trigger` must outlive the run.
+class ChainRun {
+ public:
+  enum class Step {
+    kDone,           // result() is final
+    kNeedRateLimit,  // ask the rate-limit store rate_query(), then answer(RateLimitReply)
+    kNeedReplay,     // ask the replay store replay_question(), then answer(ReplayReply)
+  };
+
+  ChainRun(const RequestView& request, const CompiledTrigger& trigger);
+
+  /// Runs stages until the chain ends or needs a store. Never throws.
+  Step advance();
+  const RateLimitQuery& rate_query() const { return rate_query_; }
+  const ReplayQuestion& replay_question() const { return replay_question_; }
+  void answer(RateLimitReply reply) { rate_reply_ = std::move(reply); }
+  void answer(ReplayReply reply) { replay_reply_ = std::move(reply); }
+  /// The decision, once advance() answered kDone.
+  ChainResult& result() { return result_; }
+
+ private:
+  RequestView request_;
+  const CompiledTrigger& trigger_;
+  ChainResult result_;
+  std::size_t next_stage_ = 0;
+  bool failed_ = false;  // monitor mode: a stage would have rejected
+  RateLimitQuery rate_query_;
+  std::optional<RateLimitReply> rate_reply_;
+  ReplayQuestion replay_question_;
+  std::optional<ReplayReply> replay_reply_;
+};
+
 /// Runs stages 0b-4 of DESIGN §2 and the handshake, event and replay stages of §4 for a
-/// resolved, enabled trigger. Stops at the first reject in enforce mode; runs every stage in
-/// monitor mode (the handshake is answered in both). Calls each store at most once.
+/// resolved, enabled trigger, asking the blocking store methods. Stops at the first reject in
+/// enforce mode; runs every stage in monitor mode (the handshake is answered in both). Calls
+/// each store at most once.
 ChainResult run_chain(const RequestView& request, const CompiledTrigger& trigger,
                       RateLimitStore& store, ReplayStore& replays);
 

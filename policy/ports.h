@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "policy/result.h"
@@ -33,7 +34,14 @@ class RateLimitStore {
   virtual ~RateLimitStore() = default;
   /// Counts one hit and answers; never throws. Must be bounded in time.
   virtual RateLimitReply hit(const RateLimitQuery& query) = 0;
+  /// The same question without blocking the caller: `done` runs exactly once, inline or later
+  /// on another thread. The default asks hit() inline; a store with real I/O (Redis) queues the
+  /// question so that the caller's event loop stays free.
+  virtual void hit_async(RateLimitQuery query, std::function<void(RateLimitReply)> done);
 };
+
+/// hit(), with an exception (a broken adapter) turned into a store error.
+RateLimitReply hit_nothrow(RateLimitStore& store, const RateLimitQuery& query);
 
 /// The replay store's answer to reserve(): reserved (this request owns the delivery now),
 /// pending (another copy is being forwarded), done (already forwarded) or store_error.
@@ -53,11 +61,19 @@ class ReplayStore {
   /// kReserved; otherwise answers kPending or kDone from what is stored.
   virtual ReplayReply reserve(const std::string& key, const std::string& token,
                               std::int64_t pending_ttl_ms) = 0;
+  /// reserve() without blocking the caller: `done` runs exactly once, inline or later on another
+  /// thread. The default calls reserve() inline.
+  virtual void reserve_async(std::string key, std::string token, std::int64_t pending_ttl_ms,
+                             std::function<void(ReplayReply)> done);
   /// Marks the delivery forwarded for `window_ms` (whoever holds the key now).
   virtual Result<void> complete(const std::string& key, std::int64_t window_ms) = 0;
   /// Drops the reservation if it is still `token`'s, so that the sender's retry goes through.
   virtual Result<void> release(const std::string& key, const std::string& token) = 0;
 };
+
+/// reserve(), with an exception (a broken adapter) turned into a store error.
+ReplayReply reserve_nothrow(ReplayStore& store, const std::string& key, const std::string& token,
+                            std::int64_t pending_ttl_ms);
 
 /// Wall-clock time, injectable for tests.
 class Clock {

@@ -448,5 +448,120 @@ TEST(ChainHandshake, IsAnsweredInMonitorModeToo) {
                 "challenge");
 }
 
+// ---- the chain as a resumable run (what the gateway drives with pipelined Redis calls) --------
+
+using Step = ChainRun::Step;
+
+ReplayReply replay_reply(ReplayReply::Kind kind, std::int64_t pending_ttl_ms = 0) {
+  ReplayReply reply;
+  reply.kind = kind;
+  reply.pending_ttl_ms = pending_ttl_ms;
+  return reply;
+}
+
+TEST(ChainRun, StopsForTheRateLimitBeforeTheSignatureAndForTheReplayStoreAfterIt) {
+  const auto trigger = make_trigger({.rate = true});
+  Request req;
+  req.sign().with(kDeliveryHeader, "d-run");
+  const RequestView view = req.view();
+  ChainRun run(view, trigger);
+
+  ASSERT_EQ(run.advance(), Step::kNeedRateLimit);
+  EXPECT_EQ(run.rate_query().key, "hg:rl:{t42}");
+  EXPECT_FALSE(run.result().hmac_verified.has_value()) << "the signature is checked after the rate";
+  run.answer(FakeRateLimitStore::allowed(100, 99, 60));
+
+  ASSERT_EQ(run.advance(), Step::kNeedReplay);
+  EXPECT_EQ(run.result().hmac_verified, true);
+  EXPECT_EQ(run.replay_question().key, "hg:rp:{t42}:" + sha256_hex("d-run"));
+  EXPECT_EQ(run.replay_question().token, kRequestId);
+  EXPECT_EQ(run.replay_question().pending_ttl_ms, 3000 + kReplayPendingMarginMs);
+  run.answer(replay_reply(ReplayReply::Kind::kReserved));
+
+  ASSERT_EQ(run.advance(), Step::kDone);
+  const ChainResult& r = run.result();
+  EXPECT_TRUE(r.forward);
+  EXPECT_EQ(r.outcome, Outcome::kForwarded);
+  EXPECT_EQ(*r.response_headers.get("RateLimit-Remaining"), "99");
+  ASSERT_TRUE(r.replay.has_value());
+  EXPECT_EQ(r.replay->key, run.replay_question().key);
+  EXPECT_EQ(r.replay->window_ms, 600'000);
+  // Finished: advancing again changes nothing and asks for nothing.
+  EXPECT_EQ(run.advance(), Step::kDone);
+  EXPECT_TRUE(run.result().forward);
+}
+
+TEST(ChainRun, ALimitedAnswerEndsTheRunWithoutHashingTheBody) {
+  const auto trigger = make_trigger({.rate = true});
+  Request req;
+  req.sign().with(kDeliveryHeader, "d-limited");
+  const RequestView view = req.view();
+  ChainRun run(view, trigger);
+  ASSERT_EQ(run.advance(), Step::kNeedRateLimit);
+  run.answer(FakeRateLimitStore::limited(100, 7));
+  ASSERT_EQ(run.advance(), Step::kDone);
+  expect_answer(run.result(), Outcome::kRateLimited, 429, "rate_limited");
+  EXPECT_TRUE(run.result().rate_limited);
+  EXPECT_FALSE(run.result().hmac_verified.has_value());
+  EXPECT_EQ(*run.result().response_headers.get("Retry-After"), "7");
+}
+
+TEST(ChainRun, AnUnsignedRequestNeverAsksTheReplayStore) {
+  const auto trigger = make_trigger({.rate = true});
+  Request req;
+  req.with(kDeliveryHeader, "d-unsigned");
+  const RequestView view = req.view();
+  ChainRun run(view, trigger);
+  ASSERT_EQ(run.advance(), Step::kNeedRateLimit);
+  run.answer(FakeRateLimitStore::allowed(100, 99, 60));
+  ASSERT_EQ(run.advance(), Step::kDone);
+  expect_answer(run.result(), Outcome::kSignatureMissing, 401, "signature_missing");
+}
+
+TEST(ChainRun, MonitorModeAsksBothStoresAndForwardsWhatEnforceWouldHaveLimited) {
+  const auto trigger = make_trigger({.mode = Mode::kMonitor, .rate = true});
+  Request req;
+  req.sign().with(kDeliveryHeader, "d-monitor");
+  const RequestView view = req.view();
+  ChainRun run(view, trigger);
+  ASSERT_EQ(run.advance(), Step::kNeedRateLimit);
+  run.answer(FakeRateLimitStore::limited(100, 7));
+  ASSERT_EQ(run.advance(), Step::kNeedReplay);
+  run.answer(replay_reply(ReplayReply::Kind::kPending, 2500));
+  ASSERT_EQ(run.advance(), Step::kDone);
+  const ChainResult& r = run.result();
+  EXPECT_TRUE(r.forward);
+  EXPECT_TRUE(r.monitor_override);
+  EXPECT_EQ(r.outcome, Outcome::kRateLimited) << "the first stage that would have rejected";
+  EXPECT_TRUE(r.rate_limited);
+  EXPECT_FALSE(r.response_headers.get("Retry-After").has_value());
+}
+
+TEST(ChainRun, AStoreErrorAnswerFailsOpenOrClosedLikeTheBlockingChain) {
+  for (const bool open : {true, false}) {
+    TriggerSpec spec = make_trigger({.rate = true, .replay = false}).spec;
+    spec.policy.rate_limit.on_store_error = open ? StoreErrorMode::kOpen : StoreErrorMode::kClosed;
+    auto trigger = CompiledTrigger::compile(spec, TriggerSecrets{kSecret, std::nullopt, 0});
+    ASSERT_TRUE(trigger.has_value());
+    Request req;
+    req.sign();
+    const RequestView view = req.view();
+    ChainRun run(view, *trigger);
+    ASSERT_EQ(run.advance(), Step::kNeedRateLimit);
+    run.answer(FakeRateLimitStore::store_error("redis io: timeout"));
+    ASSERT_EQ(run.advance(), Step::kDone);
+
+    FakeRateLimitStore store;
+    store.push(FakeRateLimitStore::store_error("redis io: timeout"));
+    FakeReplayStore replays;
+    const auto blocking = run_chain(view, *trigger, store, replays);
+    EXPECT_EQ(run.result().forward, open);
+    EXPECT_EQ(run.result().forward, blocking.forward);
+    EXPECT_EQ(run.result().outcome, blocking.outcome);
+    EXPECT_EQ(run.result().detail, blocking.detail);
+    EXPECT_TRUE(run.result().rate_limit_store_error);
+  }
+}
+
 }  // namespace
 }  // namespace hookguard::policy
