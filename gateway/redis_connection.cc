@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <utility>
+#include <vector>
 
 namespace hookguard::gateway {
 namespace {
@@ -114,6 +115,33 @@ Result<RedisReplyPtr> RedisConnection::eval(const RedisScript& script, std::stri
     reply = command(used);
   }
   return reply;
+}
+
+Result<void> RedisConnection::append(std::span<const std::string_view> args) {
+  if (ctx_ == nullptr) return fail(kCode, "redis: not connected");
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (const std::string_view arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  // Only formats into the output buffer: REDIS_ERR here means out of memory, not I/O.
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lengths.data()) !=
+      REDIS_OK) {
+    return fail(kCode, "redis io: " + clip(ctx_->errstr));
+  }
+  return {};
+}
+
+Result<RedisReplyPtr> RedisConnection::read_reply() {
+  if (ctx_ == nullptr) return fail(kCode, "redis: not connected");
+  void* raw = nullptr;
+  if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+    return fail(kCode, "redis io: " + clip(ctx_->errstr));
+  }
+  return RedisReplyPtr(static_cast<redisReply*>(raw));
 }
 
 RedisEndpoint::RedisEndpoint(RedisOptions options) : options_(std::move(options)) {}

@@ -70,6 +70,16 @@ class RedisConnection {
   Result<RedisReplyPtr> eval(const RedisScript& script, std::string_view key,
                              std::initializer_list<std::string_view> args);
 
+  /// Pipelining, step one: queues one command (any number of arguments, binary-safe) in the
+  /// context's output buffer without sending anything. Each appended command must be answered
+  /// by one read_reply(), in order, before command() or eval() is used again.
+  Result<void> append(std::span<const std::string_view> args);
+  /// Pipelining, step two: the reply to the oldest appended command. The first call sends every
+  /// appended command in one write; each call waits at most command_timeout_ms for its reply.
+  /// Like command(), an error reply is a reply; a transport failure (or a timeout) is an Error,
+  /// after which the connection must be closed.
+  Result<RedisReplyPtr> read_reply();
+
  private:
   friend class RedisEndpoint;
   RedisConnection(redisContext* ctx, std::uint64_t generation)

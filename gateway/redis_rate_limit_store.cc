@@ -6,11 +6,13 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "gateway/redis_pipeline.h"
 #include "policy/result.h"
 
 namespace hookguard::gateway {
@@ -120,8 +122,13 @@ struct RedisRateLimitStore::Impl {
   std::uint64_t id = g_next_store_id.fetch_add(1);
   std::shared_ptr<Registry> registry = std::make_shared<Registry>();
   std::atomic<std::uint64_t> errors{0};
+  // Last: destroyed (stopped, answering everything queued) before the members it uses.
+  RedisPipeline pipeline{redis};
 
   explicit Impl(RedisOptions opts) : redis(std::move(opts)) {}
+  ~Impl() { pipeline.stop(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   void failed(RedisConnection* connection, Admission admission) {
     if (connection != nullptr) connection->close();
@@ -169,48 +176,28 @@ struct RedisRateLimitStore::Impl {
     return query.limit <= kMaxLimitTimesWindowMs / (query.window_seconds * 1000);
   }
 
-  static policy::RateLimitReply store_error(const policy::RateLimitQuery& query,
-                                            std::string message) {
+  policy::RateLimitReply store_error(std::int64_t limit, std::string message) {
+    errors.fetch_add(1, std::memory_order_relaxed);
     policy::RateLimitReply reply;
     reply.kind = policy::RateLimitReply::Kind::kStoreError;
-    reply.limit = query.limit;
+    reply.limit = limit;
     reply.error = std::move(message);
     return reply;
   }
 
-  policy::RateLimitReply hit(const policy::RateLimitQuery& query, RedisHitTrace* trace) {
-    if (!valid(query)) {
-      errors.fetch_add(1, std::memory_order_relaxed);
-      return store_error(query, "invalid rate-limit query");
-    }
-    const Admission admission = redis.admit();
-    if (admission == Admission::kRefused) {
-      errors.fetch_add(1, std::memory_order_relaxed);
-      return store_error(query, "redis: circuit open");
-    }
-    auto fail_with = [&](RedisConnection* connection, std::string message) {
-      failed(connection, admission);
-      errors.fetch_add(1, std::memory_order_relaxed);
-      return store_error(query, std::move(message));
-    };
-
-    auto connection = ready_connection();
-    if (!connection) return fail_with(nullptr, std::move(connection.error().message));
-    auto reply = run_script(**connection, query, query.window_seconds * 1000);
-    if (!reply) return fail_with(*connection, std::move(reply.error().message));
-
-    const redisReply& r = **reply;
+  // The script's reply as the port's answer (filling `trace` when not null); nullopt for a reply
+  // of any other shape. Shared by the blocking and the pipelined path.
+  static std::optional<policy::RateLimitReply> parse(const redisReply& r, std::int64_t limit,
+                                                     RedisHitTrace* trace) {
     if (r.type != REDIS_REPLY_ARRAY || r.elements != kScriptReplySize ||
         std::any_of(r.element, r.element + r.elements,
                     [](const redisReply* e) { return e->type != REDIS_REPLY_INTEGER; })) {
-      return fail_with(*connection, "redis: unexpected script reply");
+      return std::nullopt;
     }
-    redis.succeeded(admission);
-
     policy::RateLimitReply out;
     out.kind = r.element[0]->integer == 1 ? policy::RateLimitReply::Kind::kAllowed
                                           : policy::RateLimitReply::Kind::kLimited;
-    out.limit = query.limit;
+    out.limit = limit;
     out.remaining = r.element[1]->integer;
     out.reset_seconds = r.element[2]->integer;
     out.retry_after_seconds = r.element[3]->integer;
@@ -220,6 +207,51 @@ struct RedisRateLimitStore::Impl {
       trace->counts.current = r.element[6]->integer;
     }
     return out;
+  }
+
+  policy::RateLimitReply hit(const policy::RateLimitQuery& query, RedisHitTrace* trace) {
+    if (!valid(query)) return store_error(query.limit, "invalid rate-limit query");
+    const Admission admission = redis.admit();
+    if (admission == Admission::kRefused) return store_error(query.limit, "redis: circuit open");
+    auto fail_with = [&](RedisConnection* connection, std::string message) {
+      failed(connection, admission);
+      return store_error(query.limit, std::move(message));
+    };
+
+    auto connection = ready_connection();
+    if (!connection) return fail_with(nullptr, std::move(connection.error().message));
+    auto reply = run_script(**connection, query, query.window_seconds * 1000);
+    if (!reply) return fail_with(*connection, std::move(reply.error().message));
+
+    auto parsed = parse(**reply, query.limit, trace);
+    if (!parsed) return fail_with(*connection, "redis: unexpected script reply");
+    redis.succeeded(admission);
+    return std::move(*parsed);
+  }
+
+  void hit_async(policy::RateLimitQuery query, std::function<void(policy::RateLimitReply)> done) {
+    if (!valid(query)) {
+      done(store_error(query.limit, "invalid rate-limit query"));
+      return;
+    }
+    std::vector<std::string> args{std::to_string(query.limit),
+                                  std::to_string(query.window_seconds * 1000)};
+    pipeline.eval(script, redis.options().key_prefix + query.key, std::move(args),
+                  [this, limit = query.limit, done = std::move(done)](Result<RedisReplyPtr> reply) {
+                    done(pipelined_answer(reply, limit));
+                  });
+  }
+
+  // Unlike hit(), an error reply (OOM, BUSY, a script error) or a reply of another shape is a
+  // store error for this hit only and does not open the breaker: the round trip itself worked,
+  // the connection is still in step, and the pipeline already told the breaker so for the whole
+  // batch. Transport failures have opened it in the pipeline.
+  policy::RateLimitReply pipelined_answer(const Result<RedisReplyPtr>& reply, std::int64_t limit) {
+    if (!reply) return store_error(limit, reply.error().message);
+    if ((*reply)->type == REDIS_REPLY_ERROR) return store_error(limit, redis_error_text(**reply));
+    auto parsed = parse(**reply, limit, nullptr);
+    if (!parsed) return store_error(limit, "redis: unexpected script reply");
+    return std::move(*parsed);
   }
 
   bool ping() {
@@ -255,10 +287,17 @@ policy::RateLimitReply RedisRateLimitStore::hit(const policy::RateLimitQuery& qu
   return impl_->hit(query, trace);
 }
 
+void RedisRateLimitStore::hit_async(policy::RateLimitQuery query,
+                                    std::function<void(policy::RateLimitReply)> done) {
+  impl_->hit_async(std::move(query), std::move(done));
+}
+
 bool RedisRateLimitStore::ping() { return impl_->ping(); }
 
 std::uint64_t RedisRateLimitStore::errors() const {
   return impl_->errors.load(std::memory_order_relaxed);
 }
+
+void RedisRateLimitStore::stop_async() { impl_->pipeline.stop(); }
 
 }  // namespace hookguard::gateway

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,20 +19,32 @@ struct RedisHitTrace {
   policy::WindowCounts counts;
 };
 
-/// Sliding-window counter in Redis (EVALSHA, NOSCRIPT -> EVAL, Redis TIME). One hiredis context
-/// per calling thread (hiredis is not thread-safe); a failed context is freed and rebuilt later.
+/// Sliding-window counter in Redis (EVALSHA, NOSCRIPT -> EVAL, Redis TIME). hit() uses one
+/// hiredis context per calling thread (hiredis is not thread-safe); a failed context is freed and
+/// rebuilt later. hit_async() queues the script on the store's RedisPipeline (one thread, one
+/// connection, started by the first call), which shares the store's circuit breaker.
 class RedisRateLimitStore final : public policy::RateLimitStore {
  public:
   explicit RedisRateLimitStore(RedisOptions options);
   ~RedisRateLimitStore() override;
 
   policy::RateLimitReply hit(const policy::RateLimitQuery& query) override;
+  /// hit() without blocking: `done` runs on the pipeline thread, or inline for an invalid query,
+  /// a full queue or a store being destroyed. An error reply from Redis is a store error for
+  /// this hit only (hit() also opens the breaker on it); transport failures open the breaker in
+  /// both. The store must not be destroyed from inside `done`.
+  void hit_async(policy::RateLimitQuery query,
+                 std::function<void(policy::RateLimitReply)> done) override;
   /// hit(), also filling `trace` (when not null) from a successful script call.
   policy::RateLimitReply hit(const policy::RateLimitQuery& query, RedisHitTrace* trace);
+  /// Answers every queued hit_async call and refuses new ones (inline store errors): the
+  /// gateway drains the store this way while what the callbacks use is still there. Idempotent.
+  void stop_async();
   /// PING on this thread's connection: for /readyz.
   bool ping();
 
-  /// hit() calls answered kStoreError so far (including those the open breaker refused).
+  /// hit() and hit_async() calls answered kStoreError so far (including those the open breaker
+  /// refused).
   std::uint64_t errors() const;
 
  private:

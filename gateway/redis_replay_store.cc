@@ -5,9 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "gateway/redis_pipeline.h"
 
 namespace hookguard::gateway {
 namespace {
@@ -36,6 +40,46 @@ constexpr std::size_t kMaxTokenBytes = 128;
 constexpr std::int64_t kMaxTtlMs = 8LL * 24 * 3600 * 1000;
 constexpr std::size_t kMaxIdleConnections = 32;
 
+using Kind = policy::ReplayReply::Kind;
+
+bool valid_reservation(const std::string& key, const std::string& token,
+                       std::int64_t pending_ttl_ms) {
+  return !key.empty() && key.size() <= kMaxKeyBytes && !token.empty() &&
+         token.size() <= kMaxTokenBytes && pending_ttl_ms >= 1 && pending_ttl_ms <= kMaxTtlMs;
+}
+
+policy::ReplayReply error_reply(std::string message) {
+  policy::ReplayReply out;
+  out.kind = Kind::kStoreError;
+  out.error = std::move(message);
+  return out;
+}
+
+// The reserve script's reply as the port's answer; nullopt for a reply of any other shape.
+// Shared by reserve() and reserve_async().
+std::optional<policy::ReplayReply> parse_reservation(const redisReply& r) {
+  policy::ReplayReply out;
+  if (r.type == REDIS_REPLY_ARRAY && r.elements == 1 && r.element[0]->type == REDIS_REPLY_INTEGER &&
+      r.element[0]->integer == 1) {
+    out.kind = Kind::kReserved;
+    return out;
+  }
+  if (r.type == REDIS_REPLY_ARRAY && r.elements == 3 && r.element[1]->type == REDIS_REPLY_STRING &&
+      r.element[2]->type == REDIS_REPLY_INTEGER) {
+    const std::string_view stored(r.element[1]->str, r.element[1]->len);
+    if (stored == kDone) {
+      out.kind = Kind::kDone;
+    } else {
+      // Anything else (our pending:<token>, or a value we do not know) is not yet forwarded
+      // for sure: the sender is asked to retry rather than told it is done.
+      out.kind = Kind::kPending;
+      out.pending_ttl_ms = std::max<long long>(r.element[2]->integer, 0);
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct RedisReplayStore::Impl {
@@ -50,8 +94,29 @@ struct RedisReplayStore::Impl {
 
   std::mutex mu;
   std::vector<RedisConnection> idle;  // guarded by mu
+  // Last: destroyed (stopped, answering everything queued) before the members it uses.
+  RedisPipeline pipeline{redis};
 
   explicit Impl(RedisOptions opts) : redis(std::move(opts)) {}
+  ~Impl() { pipeline.stop(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  policy::ReplayReply store_error(std::string message) {
+    errors.fetch_add(1, std::memory_order_relaxed);
+    return error_reply(std::move(message));
+  }
+
+  // Unlike the blocking path, an error reply or a reply of another shape is a store error for
+  // this reservation only and does not open the breaker: the round trip worked and the
+  // pipeline already reported the batch to the breaker (transport failures opened it there).
+  policy::ReplayReply pipelined_answer(const Result<RedisReplyPtr>& reply) {
+    if (!reply) return store_error(reply.error().message);
+    if ((*reply)->type == REDIS_REPLY_ERROR) return store_error(redis_error_text(**reply));
+    auto parsed = parse_reservation(**reply);
+    if (!parsed) return store_error("redis: unexpected script reply");
+    return std::move(*parsed);
+  }
 
   void tripped(Admission admission) {
     errors.fetch_add(1, std::memory_order_relaxed);
@@ -124,14 +189,9 @@ RedisReplayStore::~RedisReplayStore() = default;
 
 policy::ReplayReply RedisReplayStore::reserve(const std::string& key, const std::string& token,
                                               std::int64_t pending_ttl_ms) {
-  using Kind = policy::ReplayReply::Kind;
-  policy::ReplayReply out;
   try {
-    if (key.empty() || key.size() > kMaxKeyBytes || token.empty() ||
-        token.size() > kMaxTokenBytes || pending_ttl_ms < 1 || pending_ttl_ms > kMaxTtlMs) {
-      impl_->errors.fetch_add(1, std::memory_order_relaxed);
-      out.error = "invalid replay reservation";
-      return out;
+    if (!valid_reservation(key, token, pending_ttl_ms)) {
+      return impl_->store_error("invalid replay reservation");
     }
     const std::string value = std::string(kPendingPrefix) + token;
     const std::string ttl = std::to_string(pending_ttl_ms);
@@ -139,37 +199,35 @@ policy::ReplayReply RedisReplayStore::reserve(const std::string& key, const std:
     auto reply = impl_->run([&](RedisConnection& connection) {
       return connection.eval(impl_->reserve_script, full, {value, ttl});
     });
-    if (!reply) {
-      out.error = std::move(reply.error().message);
-      return out;
-    }
-    const redisReply& r = **reply;
-    if (r.type == REDIS_REPLY_ARRAY && r.elements == 1 &&
-        r.element[0]->type == REDIS_REPLY_INTEGER && r.element[0]->integer == 1) {
-      out.kind = Kind::kReserved;
-      return out;
-    }
-    if (r.type == REDIS_REPLY_ARRAY && r.elements == 3 &&
-        r.element[1]->type == REDIS_REPLY_STRING && r.element[2]->type == REDIS_REPLY_INTEGER) {
-      const std::string_view stored(r.element[1]->str, r.element[1]->len);
-      if (stored == kDone) {
-        out.kind = Kind::kDone;
-      } else {
-        // Anything else (our pending:<token>, or a value we do not know) is not yet forwarded
-        // for sure: the sender is asked to retry rather than told it is done.
-        out.kind = Kind::kPending;
-        out.pending_ttl_ms = std::max<long long>(r.element[2]->integer, 0);
-      }
-      return out;
-    }
-    impl_->errors.fetch_add(1, std::memory_order_relaxed);
-    out.error = "redis: unexpected script reply";
-    return out;
+    if (!reply) return error_reply(std::move(reply.error().message));
+    auto parsed = parse_reservation(**reply);
+    if (!parsed) return impl_->store_error("redis: unexpected script reply");
+    return std::move(*parsed);
   } catch (...) {
-    out.kind = Kind::kStoreError;
-    out.error = "replay store: out of memory";
-    return out;
+    return error_reply("replay store: out of memory");
   }
+}
+
+void RedisReplayStore::reserve_async(std::string key, std::string token,
+                                     std::int64_t pending_ttl_ms,
+                                     std::function<void(policy::ReplayReply)> done) {
+  if (!valid_reservation(key, token, pending_ttl_ms)) {
+    done(impl_->store_error("invalid replay reservation"));
+    return;
+  }
+  std::string full;
+  std::vector<std::string> args;
+  try {
+    full = impl_->full_key(key);
+    args = {std::string(kPendingPrefix) + token, std::to_string(pending_ttl_ms)};
+  } catch (...) {
+    done(error_reply("replay store: out of memory"));
+    return;
+  }
+  impl_->pipeline.eval(impl_->reserve_script, std::move(full), std::move(args),
+                       [impl = impl_.get(), done = std::move(done)](Result<RedisReplyPtr> reply) {
+                         done(impl->pipelined_answer(reply));
+                       });
 }
 
 Result<void> RedisReplayStore::complete(const std::string& key, std::int64_t window_ms) {
@@ -212,5 +270,7 @@ Result<void> RedisReplayStore::release(const std::string& key, const std::string
 std::uint64_t RedisReplayStore::errors() const {
   return impl_->errors.load(std::memory_order_relaxed);
 }
+
+void RedisReplayStore::stop_async() { impl_->pipeline.stop(); }
 
 }  // namespace hookguard::gateway

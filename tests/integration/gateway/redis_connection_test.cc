@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "tests/support/test_env.h"
 
@@ -112,6 +114,68 @@ TEST(RedisConnection, EvalSendsAnUnknownScriptOnceThenGoesByItsHash) {
   auto again = connection.eval(script, "other:", {"x"});
   ASSERT_TRUE(again);
   EXPECT_EQ(text_of(*again), "other:x");
+}
+
+// Appended commands go out together on the first read; replies come back one per read, in
+// order, verbatim (binary arguments, more than command()'s eight, error replies in between).
+TEST(RedisConnection, PipelinedCommandsAnswerInOrder) {
+  RedisConnection connection = connect_live();
+  ASSERT_TRUE(connection.is_open());
+  const std::string key = "hg:test:{" + testing::unique_prefix() + "}:\r\n" + std::string(1, '\0');
+  const std::string value("a\0b\r\n", 5);
+  const std::string list = key + "l";
+  const std::vector<std::vector<std::string_view>> commands = {
+      {"SET", key, value, "PX", "60000"},
+      {"NO-SUCH-COMMAND"},
+      {"GET", key},
+      {"RPUSH", list, "1", "2", "3", "4", "5", "6", "7", "8", "9"},
+      {"DEL", list},
+  };
+  for (const auto& args : commands) ASSERT_TRUE(connection.append(args));
+  auto set = connection.read_reply();
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(text_of(*set), "OK");
+  auto error = connection.read_reply();
+  ASSERT_TRUE(error) << error.error().message;
+  EXPECT_EQ((*error)->type, REDIS_REPLY_ERROR);
+  auto get = connection.read_reply();
+  ASSERT_TRUE(get) << get.error().message;
+  EXPECT_EQ(text_of(*get), value);
+  auto pushed = connection.read_reply();
+  ASSERT_TRUE(pushed) << pushed.error().message;
+  EXPECT_EQ((*pushed)->integer, 9);
+  auto deleted = connection.read_reply();
+  ASSERT_TRUE(deleted) << deleted.error().message;
+  EXPECT_EQ((*deleted)->integer, 1);
+  // Back in step: a plain command still gets its own reply.
+  auto ping = connection.command({"PING"});
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(text_of(*ping), "PONG");
+}
+
+// A read waits command_timeout_ms at most, then fails as a transport error.
+TEST(RedisConnection, ReadingAReplyThatNeverComesTimesOut) {
+  RedisOptions options = live_options();
+  options.command_timeout_ms = 150;
+  RedisEndpoint redis(options);
+  auto connection = redis.connect();
+  ASSERT_TRUE(connection) << connection.error().message;
+  const std::string empty_list = "hg:test:{" + testing::unique_prefix() + "}";
+  const std::vector<std::string_view> block = {"BLPOP", empty_list, "0"};
+  ASSERT_TRUE(connection->append(block));
+  const auto start = Clock::now();
+  auto reply = connection->read_reply();
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().message.rfind("redis io: ", 0), 0u) << reply.error().message;
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(150 + 500));
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(100));
+}
+
+TEST(RedisConnection, AppendAndReadOnAClosedConnectionFail) {
+  RedisConnection connection;
+  const std::vector<std::string_view> ping = {"PING"};
+  EXPECT_EQ(connection.append(ping).error().message, "redis: not connected");
+  EXPECT_EQ(connection.read_reply().error().message, "redis: not connected");
 }
 
 TEST(RedisEndpoint, ConnectToAClosedPortFailsWithTheReason) {

@@ -3,14 +3,9 @@
 #include "gateway/redis_rate_limit_store.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <hiredis/hiredis.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -28,6 +23,7 @@
 
 #include "policy/ports.h"
 #include "policy/rate_window.h"
+#include "tests/support/redis_servers.h"
 #include "tests/support/test_env.h"
 
 namespace hookguard::gateway {
@@ -38,6 +34,9 @@ using policy::RateLimitReply;
 using Kind = policy::RateLimitReply::Kind;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using testing::DirectRedis;
+using testing::free_port;
+using testing::ThrowawayRedis;
 
 std::int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
@@ -67,85 +66,6 @@ std::string fresh_key() { return "hg:rl:{" + testing::unique_prefix() + "}"; }
 
 RateLimitQuery query(const std::string& key, std::int64_t limit, std::int64_t window_seconds) {
   return RateLimitQuery{key, limit, window_seconds};
-}
-
-// A plain hiredis connection for the test's own commands (seeding, inspecting, SCRIPT FLUSH).
-class DirectRedis {
- public:
-  DirectRedis(const std::string& host, int port) {
-    ctx_ = redisConnectWithTimeout(host.c_str(), port, timeval{2, 0});
-    if (ctx_ != nullptr && ctx_->err == 0) redisSetTimeout(ctx_, timeval{2, 0});
-  }
-  DirectRedis() : DirectRedis(testing::redis_host(), testing::redis_port()) {}
-  ~DirectRedis() {
-    if (ctx_ != nullptr) redisFree(ctx_);
-  }
-  DirectRedis(const DirectRedis&) = delete;
-  DirectRedis& operator=(const DirectRedis&) = delete;
-
-  bool ok() const { return ctx_ != nullptr && ctx_->err == 0; }
-
-  // Runs a command; returns the integer, status or string reply as text, "(nil)", or
-  // "ERR:<message>".
-  std::string run(const std::vector<std::string>& args) {
-    if (!ok()) return "ERR:not connected";
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const auto& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
-    if (reply == nullptr) return "ERR:" + std::string(ctx_->errstr);
-    std::string out;
-    switch (reply->type) {
-      case REDIS_REPLY_INTEGER:
-        out = std::to_string(reply->integer);
-        break;
-      case REDIS_REPLY_NIL:
-        out = "(nil)";
-        break;
-      case REDIS_REPLY_ERROR:
-        out = "ERR:" + std::string(reply->str, reply->len);
-        break;
-      case REDIS_REPLY_ARRAY:
-        for (size_t i = 0; i < reply->elements; ++i) {
-          if (i > 0) out += '\n';
-          out += std::string(reply->element[i]->str, reply->element[i]->len);
-        }
-        break;
-      default:
-        out = std::string(reply->str, reply->len);
-    }
-    freeReplyObject(reply);
-    return out;
-  }
-
-  std::int64_t time_ms() {
-    const std::string t = run({"TIME"});
-    const auto newline = t.find('\n');
-    return std::stoll(t.substr(0, newline)) * 1000 + std::stoll(t.substr(newline + 1)) / 1000;
-  }
-
- private:
-  redisContext* ctx_ = nullptr;
-};
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // A loopback listener that never accepts, with its accept queue filled: the kernel drops the
@@ -185,72 +105,6 @@ class BlackholeListener {
   int listener_ = -1;
   std::vector<int> fillers_;
   int port_ = -1;
-};
-
-// A redis-server child process on a fixed loopback port that a test can kill, restart and
-// freeze (SIGSTOP) to play a Redis that dies or hangs.
-class ThrowawayRedis {
- public:
-  explicit ThrowawayRedis(std::string password = {})
-      : port_(free_port()), password_(std::move(password)) {}
-  ~ThrowawayRedis() { stop(); }
-  ThrowawayRedis(const ThrowawayRedis&) = delete;
-  ThrowawayRedis& operator=(const ThrowawayRedis&) = delete;
-
-  int port() const { return port_; }
-
-  // Starts the server and waits until it answers PING (at most 3 s).
-  bool start() {
-    const std::string port = std::to_string(port_);
-    std::vector<std::string> args = {
-        "redis-server", "--port", port,          "--bind", "127.0.0.1",  "--save", "",
-        "--appendonly", "no",     "--daemonize", "no",     "--loglevel", "warning"};
-    if (!password_.empty()) {
-      args.push_back("--requirepass");
-      args.push_back(password_);
-    }
-    std::vector<char*> argv;
-    argv.reserve(args.size() + 1);
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const int null_fd = ::open("/dev/null", O_RDWR);
-      ::dup2(null_fd, STDOUT_FILENO);
-      ::dup2(null_fd, STDERR_FILENO);
-      ::execvp("redis-server", argv.data());
-      ::_exit(127);
-    }
-    if (pid_ < 0) return false;
-    const auto deadline = Clock::now() + milliseconds(3000);
-    while (Clock::now() < deadline) {
-      DirectRedis probe("127.0.0.1", port_);
-      if (probe.ok()) {
-        const std::string pong = probe.run({"PING"});
-        if (pong == "PONG" || pong.starts_with("ERR:NOAUTH")) return true;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return false;
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGCONT);
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  void freeze() { ::kill(pid_, SIGSTOP); }
-  void thaw() { ::kill(pid_, SIGCONT); }
-
- private:
-  int port_;
-  std::string password_;
-  pid_t pid_ = -1;
 };
 
 // A long-lived thread that runs tasks one by one, like a Pistache reactor thread that keeps its
