@@ -67,9 +67,14 @@ void json_escape_into(std::string& out, std::string_view s) {
   }
 }
 
-// Everything the answer and the log row need, shared with the forwarder's callback.
+}  // namespace
+
+// Everything the answer and the log row need, shared with the store and forwarder callbacks.
 struct Exchange {
   InboundRequest request;
+  policy::TriggerPtr trigger;
+  std::string_view suffix;              // into request.target: the path after the key
+  std::optional<policy::ChainRun> run;  // the checks, resumed as the stores answer
   Ingress::Respond respond;
   db::AuditRow row;
   std::string trigger_name;
@@ -149,8 +154,6 @@ struct Exchange {
   policy::ReplayStore* replays = nullptr;
 };
 
-}  // namespace
-
 std::int64_t steady_now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -169,8 +172,12 @@ std::string error_body(std::string_view outcome, std::string_view message,
   return out;
 }
 
-void Ingress::handle(InboundRequest request, Respond respond) const {
+void Ingress::handle(InboundRequest inbound, Respond respond) const {
   auto ex = std::make_shared<Exchange>();
+  // The exchange owns the request from here on: the chain's view points into it while the
+  // stores answer, possibly on another thread.
+  ex->request = std::move(inbound);
+  const InboundRequest& request = ex->request;
   ex->respond = std::move(respond);
   ex->metrics = deps_.metrics;
   ex->audit = deps_.audit;
@@ -185,7 +192,6 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
   auto peer = parse_peer_address(request.peer);
   if (!peer) {
     row.peer_ip.reset();
-    ex->request = std::move(request);
     return ex->reject(Outcome::kBadRequest, "unparseable peer address");
   }
   const auto source =
@@ -195,23 +201,19 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
 
   // Stage 0: resolve the trigger by key. Unknown and disabled look the same from outside.
   std::string_view target = request.target;
-  std::string_view key, suffix;
+  std::string_view key;
   if (target.substr(0, kWebhookPrefix.size()) == kWebhookPrefix) {
     auto rest = target.substr(kWebhookPrefix.size());
     auto slash = rest.find('/');
     key = rest.substr(0, slash);
-    if (slash != std::string_view::npos) suffix = rest.substr(slash);
+    if (slash != std::string_view::npos) ex->suffix = rest.substr(slash);
   }
   row.webhook_key = std::string(key.substr(0, deps_.limits.max_key_bytes));
-  if (deps_.draining && deps_.draining->load()) {
-    ex->request = std::move(request);
-    return ex->reject(Outcome::kShuttingDown);
-  }
+  if (deps_.draining && deps_.draining->load()) return ex->reject(Outcome::kShuttingDown);
   policy::TriggerPtr trigger;
   if (!key.empty() && key.size() <= deps_.limits.max_key_bytes) trigger = deps_.cache->find(key);
   if (trigger) row.trigger_id = trigger->spec.id;
   if (!trigger || !trigger->spec.enabled) {
-    ex->request = std::move(request);
     return ex->reject(Outcome::kNotFound, trigger ? "trigger disabled" : "unknown key");
   }
   ex->trigger_name = trigger->spec.name;
@@ -225,7 +227,6 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
   for (const auto& [n, v] : request.headers.fields()) header_bytes += n.size() + v.size() + 4;
   if (request.headers.size() > deps_.limits.max_header_fields ||
       header_bytes > deps_.limits.max_header_bytes) {
-    ex->request = std::move(request);
     return ex->reject(Outcome::kBadRequest, "too many or too large request headers");
   }
 
@@ -237,12 +238,48 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
   view.source_ip = source;
   view.now_unix_ms = request.arrived_unix_ms;
   view.request_id = row.request_id;
+  ex->trigger = std::move(trigger);
+  ex->run.emplace(view, *ex->trigger);
+  run_chain(std::move(ex));
+}
+
+policy::ReplayStore& Ingress::replay_store() const {
   static NoReplayStore no_replays;
-  policy::ReplayStore& replays = deps_.replays ? *deps_.replays : no_replays;
-  auto result = policy::run_chain(view, *trigger, *deps_.rate_limits, replays);
+  return deps_.replays ? *deps_.replays : no_replays;
+}
+
+// Advances the chain; a stage that needs Redis is asked without blocking this thread, and the
+// answer resumes the chain on whichever thread it arrives (the store's pipeline thread).
+void Ingress::run_chain(std::shared_ptr<Exchange> ex) const {
+  auto& run = *ex->run;
+  switch (run.advance()) {
+    case policy::ChainRun::Step::kNeedRateLimit:
+      return deps_.rate_limits->hit_async(run.rate_query(),
+                                          [this, ex](policy::RateLimitReply reply) mutable {
+                                            ex->run->answer(std::move(reply));
+                                            run_chain(std::move(ex));
+                                          });
+    case policy::ChainRun::Step::kNeedReplay: {
+      const auto& q = run.replay_question();
+      return replay_store().reserve_async(q.key, q.token, q.pending_ttl_ms,
+                                          [this, ex](policy::ReplayReply reply) mutable {
+                                            ex->run->answer(std::move(reply));
+                                            run_chain(std::move(ex));
+                                          });
+    }
+    case policy::ChainRun::Step::kDone:
+      return conclude(std::move(ex));
+  }
+}
+
+// Logs what the chain decided, then answers or forwards.
+void Ingress::conclude(std::shared_ptr<Exchange> ex) const {
+  auto& result = ex->run->result();
+  auto& row = ex->row;
+  auto& request = ex->request;
   if (result.event_type) row.event_type = result.event_type;
   ex->replay = std::move(result.replay);
-  ex->replays = &replays;
+  ex->replays = &replay_store();
 
   row.hmac_verified = result.hmac_verified;
   row.ip_allowed = result.ip_allowed;
@@ -253,7 +290,6 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
   if (result.monitor_override) row.outcome = std::string(policy::outcome_name(result.outcome));
 
   if (!result.forward) {
-    ex->request = std::move(request);
     switch (result.outcome) {
       case Outcome::kDuplicate:
       case Outcome::kFiltered:
@@ -266,8 +302,7 @@ void Ingress::handle(InboundRequest request, Respond respond) const {
 
   ForwardContext fwd{row.source_ip.value_or(""), row.request_id, result.hmac_verified};
   auto upstream = build_upstream_request(request.method, request.headers, std::move(request.body),
-                                         suffix, request.query, *trigger, fwd);
-  ex->request = std::move(request);
+                                         ex->suffix, request.query, *ex->trigger, fwd);
   if (!upstream) {
     ex->settle_replay(false);
     return ex->reject(Outcome::kBadRequest, upstream.error().message);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -66,8 +67,11 @@ struct IngressDeps {
   const std::atomic<bool>* draining = nullptr;  // when true, answer 503 shutting_down
 };
 
+struct Exchange;
+
 /// The request path of DESIGN §2. handle() answers through `respond` exactly once, either
-/// before it returns (rejections) or later from the forwarder thread.
+/// before it returns (rejections) or later from a store's or the forwarder's thread. The
+/// stores and the forwarder must be drained (stopped) before the Ingress is destroyed.
 class Ingress {
  public:
   using Respond = std::function<void(OutboundResponse)>;
@@ -77,6 +81,10 @@ class Ingress {
   void handle(InboundRequest request, Respond respond) const;
 
  private:
+  void run_chain(std::shared_ptr<Exchange> ex) const;
+  void conclude(std::shared_ptr<Exchange> ex) const;
+  policy::ReplayStore& replay_store() const;
+
   IngressDeps deps_;
 };
 

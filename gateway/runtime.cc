@@ -225,6 +225,10 @@ void Runtime::stop(std::chrono::milliseconds deadline) {
   auto& p = *parts_;
   p.draining.store(true);
   const auto until = std::chrono::steady_clock::now() + deadline;
+  // Requests waiting for Redis resume on the stores' pipeline threads and go on to the
+  // forwarder: answer them all (bounded by the Redis timeouts) while the forwarder still runs.
+  if (p.rate_limits) p.rate_limits->stop_async();
+  if (p.replays) p.replays->stop_async();
   while (p.forwarder && p.forwarder->in_flight() > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
