@@ -38,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::size_t rows = 200000;
-  std::size_t batch_size = 1000;
+  std::size_t batch_size = 5000;
   int flush_interval_ms = 100;
   int producers = 1;
   double min_rows_per_sec = 0;

@@ -52,7 +52,7 @@ struct RedisConfig {
 };
 
 struct AuditConfig {
-  int batch_size = 1000;
+  int batch_size = 5000;
   int flush_interval_ms = 100;
   int queue_capacity = 100000;
   std::string spool_dir = "var/spool";

@@ -89,7 +89,7 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c.redis.connect_timeout_ms, 200);
   EXPECT_EQ(c.redis.command_timeout_ms, 100);
   EXPECT_TRUE(c.trusted_proxies.empty());
-  EXPECT_EQ(c.audit.batch_size, 1000);
+  EXPECT_EQ(c.audit.batch_size, 5000);
   EXPECT_EQ(c.audit.flush_interval_ms, 100);
   EXPECT_EQ(c.audit.queue_capacity, 100000);
   EXPECT_EQ(c.audit.spool_dir, "var/spool");
