@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <iterator>
@@ -18,6 +19,7 @@ namespace hookguard::gateway {
 namespace {
 
 constexpr const char* kCode = "redis_error";
+using Clock = std::chrono::steady_clock;
 
 bool is_noscript(const Result<RedisReplyPtr>& reply) {
   return reply && (*reply)->type == REDIS_REPLY_ERROR &&
@@ -112,15 +114,19 @@ struct RedisPipeline::Impl {
       connection = std::move(*connected);
     }
 
+    // The command timeout bounds each read; this bounds the whole batch, so that a Redis that
+    // answers slowly but steadily cannot hold a full batch for kMaxBatch timeouts.
+    const auto deadline =
+        Clock::now() + std::chrono::milliseconds(endpoint.options().command_timeout_ms);
     std::vector<std::size_t> all(batch.size());
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-    bool sent = exchange(batch, all, false, out);
+    bool sent = exchange(batch, all, false, deadline, out);
     if (sent) {
       std::vector<std::size_t> noscript;
       for (std::size_t i = 0; i < out.size(); ++i) {
         if (is_noscript(out[i])) noscript.push_back(i);
       }
-      if (!noscript.empty()) sent = exchange(batch, noscript, true, out);
+      if (!noscript.empty()) sent = exchange(batch, noscript, true, deadline, out);
     }
     if (!sent) {
       connection.close();
@@ -134,9 +140,11 @@ struct RedisPipeline::Impl {
   // Appends `batch[i]` for every i in `which` (EVALSHA, or EVAL with the script text when
   // `with_text`), then reads their replies into out[i], in order. False after a transport
   // failure, which is then the answer of every command of `which` still without a reply (those
-  // answered before it keep their reply: they ran).
+  // answered before it keep their reply: they ran). Past `deadline` the replies still missing
+  // fail like a timeout.
   bool exchange(const std::vector<Command>& batch, const std::vector<std::size_t>& which,
-                bool with_text, std::vector<Result<RedisReplyPtr>>& out) {
+                bool with_text, Clock::time_point deadline,
+                std::vector<Result<RedisReplyPtr>>& out) {
     auto fail_rest = [&](std::size_t position, const Error& error) {
       for (std::size_t p = position; p < which.size(); ++p) {
         out[which[p]] = fail(kCode, error.message);
@@ -156,6 +164,10 @@ struct RedisPipeline::Impl {
       auto reply = connection.read_reply();
       if (!reply) return fail_rest(p, reply.error());
       out[which[p]] = std::move(reply);
+      if (p + 1 < which.size() && Clock::now() > deadline) {
+        return fail_rest(p + 1,
+                         Error{kCode, "redis io: batch not answered within the timeout", {}});
+      }
     }
     return true;
   }

@@ -24,9 +24,9 @@ namespace hookguard::gateway {
 /// is given, so its breaker and staleness are shared with the owner's blocking calls: a failure
 /// here makes them fail fast, and theirs make this connection be rebuilt.
 ///
-/// A transport failure (write or read error, command_timeout_ms without a reply) closes the
-/// connection, opens the breaker and fails that command and every later unanswered one of the
-/// batch. An error reply is a reply. A NOSCRIPT error (the script cache is empty after a restart,
+/// A transport failure (write or read error, command_timeout_ms without a reply, or the batch's
+/// replies not all in within command_timeout_ms) closes the connection, opens the breaker and
+/// fails that command and every later unanswered one of the batch. An error reply is a reply. A NOSCRIPT error (the script cache is empty after a restart,
 /// failover or SCRIPT FLUSH) is answered by sending that command again with EVAL and the text.
 class RedisPipeline {
  public:

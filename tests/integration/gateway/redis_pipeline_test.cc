@@ -344,6 +344,44 @@ TEST(RedisPipeline, ACallbackCanQueueTheNextCommand) {
   EXPECT_GE(pipeline.batches(), static_cast<std::uint64_t>(kDepth));
 }
 
+// Verifies that a Redis answering slowly but steadily (each reply well within the command
+// timeout) cannot hold a batch for long: the batch as a whole gets command_timeout_ms, and the
+// replies still missing then fail like a timeout.
+TEST(RedisPipeline, ASlowButSteadyRedisCannotHoldABatchPastTheTimeout) {
+  ThrowawayRedis redis;
+  ASSERT_TRUE(redis.start());
+  RedisOptions options = local_options(redis.port());
+  options.command_timeout_ms = 200;
+  RedisEndpoint endpoint(options);
+  RedisPipeline pipeline(endpoint);
+  // Busy for 80 ms of server time per call: Redis runs one script at a time.
+  static const RedisScript slow(
+      "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] "
+      "repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] - start >= 80000 "
+      "return 1");
+  Gate gate;
+  const std::string key = fresh_key();
+  pipeline.eval(incr_script(), key, {}, gate.holder());
+  ASSERT_TRUE(gate.entered());
+  constexpr std::size_t kCommands = 8;
+  Answers<std::string> answers;
+  // Redis runs every command of one socket read before it writes their replies; commands
+  // larger than its 16 KiB read make it answer them one by one, as a loaded server would.
+  const std::string padding(20000, 'x');
+  for (std::size_t i = 0; i < kCommands; ++i) {
+    pipeline.eval(slow, key, {padding},
+                  [&](Result<RedisReplyPtr> reply) { answers.add(describe(reply)); });
+  }
+  const auto start = Clock::now();
+  gate.open();
+  ASSERT_TRUE(answers.wait_for(kCommands));
+  // Answering all of them takes 8 x 80 = 640 ms; the batch gets 200 ms (+ one reply).
+  EXPECT_LT(elapsed_ms(start), 500);
+  const auto values = answers.values();
+  EXPECT_EQ(values.front(), "int:1");
+  EXPECT_EQ(values.back(), "failed:redis io: batch not answered within the timeout");
+}
+
 // Verifies that an error reply goes to its own caller only: the rest of the batch is answered
 // and the breaker stays closed.
 TEST(RedisPipeline, AnErrorReplyIsAReplyForThatCommandOnly) {
