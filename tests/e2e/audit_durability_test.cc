@@ -26,13 +26,10 @@
 namespace hookguard::testing {
 namespace {
 
+using hookguard::testing::request_id_of;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-std::string request_id_of(const HttpResponse& r) {
-  auto id = r.headers.get("X-Request-Id");
-  return id ? std::string(*id) : std::string();
-}
 
 // Holds a SHARE lock on webhook_event_log while it lives: reads go on, but no COPY into the
 // table can finish, so no log row can be committed.

@@ -27,22 +27,12 @@
 namespace hookguard::testing {
 namespace {
 
+using hookguard::testing::error_of;
+using hookguard::testing::ms_since;
+using hookguard::testing::request_id_of;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-long ms_since(Clock::time_point start) {
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
-}
-
-std::string error_of(const HttpResponse& r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  return j.is_object() ? j.value("error", "") : "<not json: " + r.body + ">";
-}
-
-std::string request_id_of(const HttpResponse& r) {
-  auto id = r.headers.get("X-Request-Id");
-  return id ? std::string(*id) : std::string();
-}
 
 // deploy/local's scripts, found from the source tree; HOOKGUARD_PG_CTL wins when set.
 std::string deploy_script(const std::string& name) {

@@ -26,6 +26,10 @@
 namespace hookguard::testing {
 namespace {
 
+using hookguard::testing::error_of;
+using hookguard::testing::ms_since;
+using hookguard::testing::request_id_of;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -38,20 +42,6 @@ constexpr int kRedisCommandTimeoutMs = 100;
 // loaded two-core machine, the upstream round trip, the HTTP client.
 constexpr long kSlackMs = 700;
 constexpr long kRedisBoundMs = kRedisConnectTimeoutMs + kRedisCommandTimeoutMs + kSlackMs;
-
-long ms_since(Clock::time_point start) {
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
-}
-
-std::string error_of(const HttpResponse& r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  return j.is_object() ? j.value("error", "") : "<not json: " + r.body + ">";
-}
-
-std::string request_id_of(const HttpResponse& r) {
-  auto id = r.headers.get("X-Request-Id");
-  return id ? std::string(*id) : std::string();
-}
 
 // One metric's value from Prometheus text ("name value" lines); -1 when absent.
 double metric(const std::string& text, const std::string& name) {

@@ -32,12 +32,10 @@
 namespace hookguard::testing {
 namespace {
 
+using hookguard::testing::ms_since;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-long ms_since(Clock::time_point start) {
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
-}
 
 // One HTTP/1.1 response as read off a raw socket.
 struct RawAnswer {

@@ -16,10 +16,7 @@
 namespace hookguard::testing {
 namespace {
 
-std::string error_of(const HttpResponse& r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  return j.is_object() ? j.value("error", "") : "<not json: " + r.body + ">";
-}
+using hookguard::testing::error_of;
 
 class SsrfGuard : public ::testing::Test {
  protected:

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 namespace hookguard::testing {
 
@@ -112,6 +113,16 @@ std::string raw_exchange(const std::string& host, int port, const std::string& r
   }
   close(fd);
   return out;
+}
+
+std::string error_of(const HttpResponse& response) {
+  auto j = nlohmann::json::parse(response.body, nullptr, false);
+  return j.is_object() ? j.value("error", "") : "<not json: " + response.body + ">";
+}
+
+std::string request_id_of(const HttpResponse& response) {
+  auto id = response.headers.get("X-Request-Id");
+  return id ? std::string(*id) : std::string();
 }
 
 }  // namespace hookguard::testing

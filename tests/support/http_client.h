@@ -27,4 +27,9 @@ HttpResponse http_request(const std::string& method, const std::string& url,
 std::string raw_exchange(const std::string& host, int port, const std::string& raw,
                          int timeout_ms = 3000);
 
+/// The "error" code of an answer's JSON body (DESIGN §2), or "<not json: ...>".
+std::string error_of(const HttpResponse& response);
+/// The answer's X-Request-Id, or "".
+std::string request_id_of(const HttpResponse& response);
+
 }  // namespace hookguard::testing

@@ -120,4 +120,10 @@ PgTestDb::~PgTestDb() {
   }
 }
 
+long ms_since(std::chrono::steady_clock::time_point start) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - start)
+                               .count());
+}
+
 }  // namespace hookguard::testing

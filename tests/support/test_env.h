@@ -1,6 +1,7 @@
 // Where the integration and e2e suites find the services started by deploy/local/.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 namespace hookguard::testing {
@@ -34,5 +35,8 @@ class PgTestDb {
 
 /// A unique prefix for Redis keys or names of one test ("t<pid>_<counter>_<random>").
 std::string unique_prefix();
+
+/// Milliseconds since `start` (steady clock), for bounds on how long something took.
+long ms_since(std::chrono::steady_clock::time_point start);
 
 }  // namespace hookguard::testing

@@ -16,12 +16,10 @@
 namespace hookguard::db {
 namespace {
 
+using hookguard::testing::ms_since;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-long ms_since(Clock::time_point start) {
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
-}
 
 std::string select_one(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);

@@ -15,6 +15,8 @@
 namespace hookguard::gateway {
 namespace {
 
+using hookguard::testing::ms_since;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -23,10 +25,6 @@ std::string sessions_sql(const std::string& condition) {
   return "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
          " AND application_name = 'hookguard-maintenance' AND " +
          condition;
-}
-
-long ms_since(Clock::time_point start) {
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
 }
 
 // Verifies that a stop between runs neither waits for the interval nor for the stop grace.

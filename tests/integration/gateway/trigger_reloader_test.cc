@@ -17,6 +17,8 @@
 namespace hookguard::gateway {
 namespace {
 
+using hookguard::testing::ms_since;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -35,10 +37,6 @@ bool wait_for(const std::function<bool()>& done, milliseconds timeout) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   return done();
-}
-
-long ms_since(Clock::time_point start) {
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - start).count());
 }
 
 policy::SecretBox box() { return *policy::SecretBox::from_base64_key(testing::kTestMasterKey); }
