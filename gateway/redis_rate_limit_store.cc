@@ -294,6 +294,8 @@ void RedisRateLimitStore::hit_async(policy::RateLimitQuery query,
 
 bool RedisRateLimitStore::ping() { return impl_->ping(); }
 
+std::uint64_t RedisRateLimitStore::round_trips() const { return impl_->pipeline.batches(); }
+
 std::uint64_t RedisRateLimitStore::errors() const {
   return impl_->errors.load(std::memory_order_relaxed);
 }

@@ -46,6 +46,8 @@ class RedisRateLimitStore final : public policy::RateLimitStore {
   /// hit() and hit_async() calls answered kStoreError so far (including those the open breaker
   /// refused).
   std::uint64_t errors() const;
+  /// Pipelined round trips to Redis so far: the async calls divided by this is the batch size.
+  std::uint64_t round_trips() const;
 
  private:
   struct Impl;

@@ -267,6 +267,8 @@ Result<void> RedisReplayStore::release(const std::string& key, const std::string
   }
 }
 
+std::uint64_t RedisReplayStore::round_trips() const { return impl_->pipeline.batches(); }
+
 std::uint64_t RedisReplayStore::errors() const {
   return impl_->errors.load(std::memory_order_relaxed);
 }

@@ -42,6 +42,8 @@ class RedisReplayStore final : public policy::ReplayStore {
   /// Calls (blocking or not) that failed with a store error so far (including those the open
   /// breaker refused).
   std::uint64_t errors() const;
+  /// Pipelined round trips to Redis so far: the async calls divided by this is the batch size.
+  std::uint64_t round_trips() const;
 
  private:
   struct Impl;

@@ -194,6 +194,13 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   p.metrics.add_gauge("hookguard_replay_store_errors_total",
                       "Replay store errors (each let a request through unchecked).", "counter",
                       [replays] { return static_cast<double>(replays->errors()); });
+  p.metrics.add_gauge(
+      "hookguard_redis_round_trips_total",
+      "Pipelined Redis round trips of the rate-limit and replay checks; requests per round trip "
+      "is the pipelining's batch size.",
+      "counter", [store, replays] {
+        return static_cast<double>(store->round_trips() + replays->round_trips());
+      });
   auto* forwarder = p.forwarder.get();
   p.metrics.add_gauge("hookguard_upstream_in_flight", "Requests waiting for an upstream.", "gauge",
                       [forwarder] { return static_cast<double>(forwarder->in_flight()); });

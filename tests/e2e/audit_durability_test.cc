@@ -26,6 +26,8 @@
 namespace hookguard::testing {
 namespace {
 
+using hookguard::testing::metric;
+
 using hookguard::testing::request_id_of;
 
 using std::chrono::milliseconds;
@@ -44,12 +46,6 @@ class LogTableLock {
   pqxx::connection conn_;
   pqxx::work tx_;
 };
-
-double metric(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + name.size() + 2));
-}
 
 class AuditDurabilityE2E : public ::testing::Test {
  protected:

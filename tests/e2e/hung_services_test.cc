@@ -26,6 +26,8 @@
 namespace hookguard::testing {
 namespace {
 
+using hookguard::testing::metric;
+
 using hookguard::testing::error_of;
 using hookguard::testing::ms_since;
 using hookguard::testing::request_id_of;
@@ -42,13 +44,6 @@ constexpr int kRedisCommandTimeoutMs = 100;
 // loaded two-core machine, the upstream round trip, the HTTP client.
 constexpr long kSlackMs = 700;
 constexpr long kRedisBoundMs = kRedisConnectTimeoutMs + kRedisCommandTimeoutMs + kSlackMs;
-
-// One metric's value from Prometheus text ("name value" lines); -1 when absent.
-double metric(const std::string& text, const std::string& name) {
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + name.size() + 2));
-}
 
 policy::HeaderList github_headers(const std::string& body, const std::string& delivery) {
   return {{"X-Hub-Signature-256",

@@ -28,6 +28,7 @@ namespace hookguard::testing {
 namespace {
 
 using hookguard::testing::error_of;
+using hookguard::testing::metric;
 using hookguard::testing::ms_since;
 using hookguard::testing::request_id_of;
 
@@ -268,6 +269,12 @@ TEST_F(RedisAsyncE2E, ConcurrentRequestsShareOnePipelinedConnectionAndCountExact
       "connection(s)\n",
       kRequests, command_calls(redis, "evalsha"), command_calls(redis, "eval"), connections);
   EXPECT_EQ(connections, 1);
+  // The gateway counts its round trips: one per pipelined batch, at least one, at most one per
+  // request (fewer when requests shared one).
+  const double round_trips = metric(http_request("GET", gateway_->admin_url("/metrics")).body,
+                                    "hookguard_redis_round_trips_total");
+  EXPECT_GE(round_trips, 1);
+  EXPECT_LE(round_trips, kRequests);
 
   // Exactly one row per answer, flagged as the answer was.
   ASSERT_TRUE(wait_for_value(db_.dsn(), "SELECT count(*) FROM webhook_event_log",

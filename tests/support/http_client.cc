@@ -125,4 +125,10 @@ std::string request_id_of(const HttpResponse& response) {
   return id ? std::string(*id) : std::string();
 }
 
+double metric(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
 }  // namespace hookguard::testing

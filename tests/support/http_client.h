@@ -32,4 +32,7 @@ std::string error_of(const HttpResponse& response);
 /// The answer's X-Request-Id, or "".
 std::string request_id_of(const HttpResponse& response);
 
+/// One value of a Prometheus text exposition ("name value" lines), or -1 when absent.
+double metric(const std::string& text, const std::string& name);
+
 }  // namespace hookguard::testing
