@@ -26,8 +26,9 @@ namespace hookguard::gateway {
 ///
 /// A transport failure (write or read error, command_timeout_ms without a reply, or the batch's
 /// replies not all in within command_timeout_ms) closes the connection, opens the breaker and
-/// fails that command and every later unanswered one of the batch. An error reply is a reply. A NOSCRIPT error (the script cache is empty after a restart,
-/// failover or SCRIPT FLUSH) is answered by sending that command again with EVAL and the text.
+/// fails that command and every later unanswered one of the batch. An error reply is a reply. A
+/// NOSCRIPT error (the script cache is empty after a restart, failover or SCRIPT FLUSH) is answered
+/// by sending that command again with EVAL and the text.
 class RedisPipeline {
  public:
   /// The reply, or an Error (code "redis_error") whose message says what failed.
