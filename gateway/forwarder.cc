@@ -13,13 +13,17 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 
+#include "gateway/http1_client.h"
+#include "gateway/http1_response_parser.h"
 #include "policy/cidr_set.h"
 
 namespace hookguard::gateway {
@@ -28,8 +32,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Kind = UpstreamResult::Kind;
 
-constexpr std::size_t kMaxResponseHeaderBytes = 64 * 1024;
-constexpr int kMaxResponseHeaderFields = 100;
 // epoll_wait returns earlier whenever a socket is ready, libcurl's timer is due or a submit
 // wakes it; this only bounds how long an idle loop sleeps.
 constexpr int kIdlePollMs = 1000;
@@ -41,40 +43,11 @@ void init_curl_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() &&
-         policy::header_name_equals(s.substr(0, prefix.size()), prefix);
-}
-
-// RFC 9110 §7.6.1 hop-by-hop fields, plus Proxy-* (Proxy-Authorization, Proxy-Connection).
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::array<std::string_view, 6> kNames{
-      "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
-  for (auto n : kNames) {
-    if (policy::header_name_equals(name, n)) return true;
-  }
-  return starts_with_ci(name, "Proxy-");
-}
-
-// Request fields the forwarder owns: libcurl derives Host from the URL and Content-Length from
-// the body; a caller-supplied Expect would re-enable the 100-continue wait we switch off.
-bool is_owned_request_field(std::string_view name) {
-  return is_hop_by_hop(name) || policy::header_name_equals(name, "Host") ||
-         policy::header_name_equals(name, "Content-Length") ||
-         policy::header_name_equals(name, "Expect");
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// RFC 9110 §9.2.2.
-bool is_idempotent(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
-         method == "PUT" || method == "DELETE";
-}
+using http1::is_hop_by_hop;
+using http1::is_idempotent;
+using http1::is_owned_request_field;
+using http1::kMaxResponseHeaderBytes;
+using http1::kMaxResponseHeaderFields;
 
 int elapsed_ms_since(Clock::time_point start) {
   return static_cast<int>(
@@ -133,9 +106,10 @@ struct Forwarder::Impl {
   policy::CidrSet deny;
 
   mutable std::mutex mutex;
-  std::vector<Pending> inbox;  // guarded by mutex
-  bool started = false;        // guarded by mutex
-  bool stopping = false;       // guarded by mutex
+  std::vector<Pending> inbox;                // guarded by mutex
+  std::vector<std::function<void()>> tasks;  // guarded by mutex: work posted to the loop
+  bool started = false;                      // guarded by mutex
+  bool stopping = false;                     // guarded by mutex
   std::atomic<std::size_t> in_flight{0};
   std::thread thread;
   std::mutex join_mutex;  // serialises concurrent stop() calls
@@ -147,6 +121,8 @@ struct Forwarder::Impl {
   bool timer_armed = false;
   Clock::time_point timer_due;
   std::vector<Pending> drained;
+  std::vector<std::function<void()>> drained_tasks;
+  std::unique_ptr<http1::Client> client;  // http:// upstreams
   std::vector<std::unique_ptr<Transfer>> transfers;
   std::vector<Transfer*> free_list;
   int active = 0;
@@ -188,23 +164,25 @@ struct Forwarder::Impl {
       {
         std::lock_guard lock(mutex);
         drained.swap(inbox);
+        drained_tasks.swap(tasks);
         stop_requested = stopping;
       }
-      if (stop_requested && drained.empty() && active == 0) break;
+      for (auto& task : drained_tasks) task();
+      drained_tasks.clear();
+      if (stop_requested && drained.empty() && busy() == 0) break;
       for (auto& p : drained) begin(std::move(p));
       drained.clear();
       // stop()'s wakeup may already have been consumed while transfers were still running:
       // re-check at once instead of sleeping once the last one is done.
-      if (stop_requested && active == 0) continue;
+      if (stop_requested && busy() == 0) continue;
 
-      int wait_ms = kIdlePollMs;
-      if (timer_armed) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(timer_due - Clock::now());
-        wait_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, kIdlePollMs));
-      }
-      const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, wait_ms);
+      const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, next_wait_ms());
       int running = 0;
       for (int i = 0; i < n; ++i) {
+        if (events[i].data.u64 & http1::Client::kEpollTag) {
+          client->on_event(events[i].data.u64, events[i].events);
+          continue;
+        }
         const int fd = events[i].data.fd;
         if (fd == wake_fd) {
           std::uint64_t count = 0;
@@ -236,7 +214,27 @@ struct Forwarder::Impl {
       while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
         if (msg->msg == CURLMSG_DONE) complete(msg->easy_handle, msg->data.result);
       }
+      client->on_timer(Clock::now());
     }
+  }
+
+  std::size_t busy() const { return static_cast<std::size_t>(active) + client->active(); }
+
+  // Until libcurl's timer or the lean client's next deadline, at most kIdlePollMs.
+  int next_wait_ms() const {
+    std::optional<Clock::time_point> due = client->next_deadline();
+    if (timer_armed && (!due || timer_due < *due)) due = timer_due;
+    if (!due) return kIdlePollMs;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*due - Clock::now());
+    return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, kIdlePollMs));
+  }
+
+  // Runs `task` on the loop thread (the resolver thread's answers come this way).
+  void post(std::function<void()> task) {
+    std::lock_guard lock(mutex);
+    const bool was_empty = tasks.empty() && inbox.empty();
+    tasks.push_back(std::move(task));
+    if (was_empty) wake();
   }
 
   static int on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
@@ -335,7 +333,19 @@ struct Forwarder::Impl {
     std::erase_if(transfers, [t](const std::unique_ptr<Transfer>& p) { return p.get() == t; });
   }
 
+  // http:// goes to the lean client, everything else (https://, and URLs it does not take) to
+  // libcurl, which also refuses the schemes we do not speak.
   void begin(Pending p) {
+    if (!options.http_via_curl) {
+      if (auto url = http1::parse_http_url(p.request.url)) {
+        client->submit(std::move(p.request), std::move(*url), std::move(p.done), p.submitted);
+        return;
+      }
+    }
+    begin_curl(std::move(p));
+  }
+
+  void begin_curl(Pending p) {
     Transfer* t = acquire();
     if (t == nullptr) {
       in_flight.fetch_sub(1);
@@ -390,7 +400,7 @@ struct Forwarder::Impl {
       has_content_type = has_content_type || policy::header_name_equals(name, "Content-Type");
       line.assign(name);
       // "Name:" with nothing after it tells libcurl to remove the header; "Name;" sends it empty.
-      if (trim(value).empty()) {
+      if (http1::trim_ows(value).empty()) {
         line += ';';
       } else {
         line += ": ";
@@ -536,7 +546,7 @@ struct Forwarder::Impl {
       return 0;
     }
     const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
+    const std::string_view value = http1::trim_ows(line.substr(colon + 1));
     if (!policy::is_token(name) || policy::has_line_break_or_nul(value)) {
       t->headers_malformed = true;
       return 0;
@@ -550,7 +560,7 @@ struct Forwarder::Impl {
       std::string_view rest = value;
       while (!rest.empty()) {
         const auto comma = rest.find(',');
-        auto token = trim(rest.substr(0, comma));
+        auto token = http1::trim_ows(rest.substr(0, comma));
         if (!token.empty()) t->connection_tokens.emplace_back(token);
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
       }
@@ -622,7 +632,8 @@ struct Forwarder::Impl {
     return msg;
   }
 
-  void shutdown_curl() {
+  void shutdown_loop() {
+    client.reset();  // closes its pooled connections
     for (auto& t : transfers) curl_easy_cleanup(t->easy);
     transfers.clear();
     free_list.clear();
@@ -656,6 +667,14 @@ void Forwarder::start() {
   curl_multi_setopt(impl.multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
   curl_multi_setopt(impl.multi, CURLMOPT_TIMERDATA, &impl);
   impl.update_cache_size();
+  impl.client = std::make_unique<http1::Client>(
+      impl.options, impl.deny,
+      http1::Client::Loop{impl.epoll_fd,
+                          [&impl](std::function<void()> task) { impl.post(std::move(task)); },
+                          [&impl](Callback& done, UpstreamResult result) {
+                            impl.in_flight.fetch_sub(1);
+                            Impl::finish(done, std::move(result));
+                          }});
   // No CURLMOPT_MAX_TOTAL_CONNECTIONS: transfers over that cap wait inside libcurl for a free
   // connection, so one hung upstream holding them all would stall every other trigger.
   // max_in_flight is the bound instead.
@@ -707,7 +726,7 @@ void Forwarder::stop() {
   // exits on its own once drained and the destructor (on another thread) joins.
   if (impl.thread.joinable() && impl.thread.get_id() != std::this_thread::get_id()) {
     impl.thread.join();
-    impl.shutdown_curl();
+    impl.shutdown_loop();
   }
 }
 
