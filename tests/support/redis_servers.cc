@@ -143,4 +143,23 @@ void ThrowawayRedis::stop() {
 void ThrowawayRedis::freeze() { ::kill(pid_, SIGSTOP); }
 void ThrowawayRedis::thaw() { ::kill(pid_, SIGCONT); }
 
+gateway::RedisOptions live_redis_options() {
+  gateway::RedisOptions options;
+  options.host = redis_host();
+  options.port = redis_port();
+  options.connect_timeout_ms = 2000;
+  options.command_timeout_ms = 2000;
+  return options;
+}
+
+gateway::RedisOptions local_redis_options(int port) {
+  gateway::RedisOptions options;
+  options.host = "127.0.0.1";
+  options.port = port;
+  options.connect_timeout_ms = 300;
+  options.command_timeout_ms = 300;
+  options.breaker_open_ms = 400;
+  return options;
+}
+
 }  // namespace hookguard::testing

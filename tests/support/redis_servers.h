@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "gateway/redis_connection.h"
+
 struct redisContext;
 
 namespace hookguard::testing {
@@ -61,5 +63,11 @@ class ThrowawayRedis {
   std::string password_;
   pid_t pid_ = -1;
 };
+
+/// Options for deploy/local's Redis with generous timeouts: for tests about counting and
+/// ordering, not timing (CI machines stall).
+gateway::RedisOptions live_redis_options();
+/// Options for a throwaway server on `port` with short timeouts (300 ms) and breaker (400 ms).
+gateway::RedisOptions local_redis_options(int port);
 
 }  // namespace hookguard::testing

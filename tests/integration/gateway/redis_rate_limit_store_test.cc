@@ -38,28 +38,11 @@ using testing::DirectRedis;
 using testing::free_port;
 using testing::ThrowawayRedis;
 
+RedisOptions live_options() { return testing::live_redis_options(); }
+RedisOptions local_options(int port) { return testing::local_redis_options(port); }
+
 std::int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
-}
-
-RedisOptions live_options() {
-  RedisOptions options;
-  options.host = testing::redis_host();
-  options.port = testing::redis_port();
-  // Generous: these tests are about counting, not timing, and CI machines stall.
-  options.connect_timeout_ms = 2000;
-  options.command_timeout_ms = 2000;
-  return options;
-}
-
-RedisOptions local_options(int port) {
-  RedisOptions options;
-  options.host = "127.0.0.1";
-  options.port = port;
-  options.connect_timeout_ms = 300;
-  options.command_timeout_ms = 300;
-  options.breaker_open_ms = 400;
-  return options;
 }
 
 std::string fresh_key() { return "hg:rl:{" + testing::unique_prefix() + "}"; }
