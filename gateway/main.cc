@@ -3,6 +3,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#ifdef HOOKGUARD_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -24,6 +28,19 @@
 #include "policy/trigger_policy.h"
 
 namespace {
+
+// "hookguard 0.1.0", and the allocator when it is not the C library's.
+std::string version_text() {
+  std::string text = std::string("hookguard ") + HOOKGUARD_VERSION;
+#ifdef HOOKGUARD_WITH_JEMALLOC
+  const char* version = nullptr;
+  std::size_t size = sizeof(version);
+  if (mallctl("version", &version, &size, nullptr, 0) == 0 && version != nullptr) {
+    text += std::string(" (jemalloc ") + version + ")";
+  }
+#endif
+  return text;
+}
 
 using namespace hookguard;
 
@@ -183,7 +200,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("hookguard"));
 
   CLI::App app{"hookguard: a security-hardened inbound webhook gateway"};
-  app.set_version_flag("--version", std::string("hookguard ") + HOOKGUARD_VERSION);
+  app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
 
   std::string config_path;

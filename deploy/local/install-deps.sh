@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libpistache-dev libpqxx-dev libhiredis-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev
-  libspdlog-dev libcli11-dev libexpected-dev
+  libspdlog-dev libcli11-dev libexpected-dev libjemalloc-dev
   postgresql redis-server curl python3 clang-format clang libclang-rt-14-dev
 )
 

@@ -35,7 +35,12 @@ TEST(Cli, GenKeyPrintsA32ByteBase64Key) {
 }
 
 TEST(Cli, VersionAndHelpExitZero) {
-  EXPECT_EQ(run_hookguard({"--version"}).first, 0);
+  auto [version_code, version] = run_hookguard({"--version"});
+  EXPECT_EQ(version_code, 0);
+  EXPECT_EQ(version.rfind("hookguard ", 0), 0u) << version;
+  // The allocator the build chose (CMake option HOOKGUARD_JEMALLOC) is the one that runs.
+  EXPECT_EQ(version.find("(jemalloc ") != std::string::npos, HOOKGUARD_WITH_JEMALLOC == 1)
+      << version;
   auto [code, out] = run_hookguard({"--help"});
   EXPECT_EQ(code, 0);
   for (const char* sub : {"serve", "migrate", "apply", "export", "sign", "gen-key"}) {
