@@ -1,5 +1,7 @@
 #include "db/audit_writer.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -596,7 +598,12 @@ struct AuditWriter::Impl {
       if (accepting && !stalled && queue.size() < options.queue_capacity) {
         queue.push_back(Entry{std::move(row), std::move(waiter)});
         if (waits) {
-          if (!watchdog.joinable() && !stopping) watchdog = std::thread([this] { watch(); });
+          if (!watchdog.joinable() && !stopping) {
+            watchdog = std::thread([this] {
+              pthread_setname_np(pthread_self(), "hg-audit-watch");
+              watch();
+            });
+          }
           if (++queued_waiters == 1) cv.notify_one();
         } else if (queue.size() == options.batch_size) {
           cv.notify_one();
@@ -625,7 +632,10 @@ void AuditWriter::start() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->running || impl_->stopping) return;
   impl_->running = true;
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+  impl_->thread = std::thread([impl = impl_.get()] {
+    pthread_setname_np(pthread_self(), "hg-audit");
+    impl->run();
+  });
 }
 
 void AuditWriter::enqueue(AuditRow row) { impl_->add(std::move(row), Impl::Waiter{}); }

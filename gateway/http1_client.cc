@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -161,7 +162,10 @@ class Client::Resolver {
   static std::shared_ptr<Resolver> start(std::function<void(std::function<void()>)> post) {
     auto r = std::make_shared<Resolver>();
     r->post_ = std::move(post);
-    std::thread([r] { r->run(); }).detach();
+    std::thread([r] {
+      pthread_setname_np(pthread_self(), "hg-resolver");
+      r->run();
+    }).detach();
     return r;
   }
 

@@ -1,5 +1,6 @@
 #include "gateway/maintenance_loop.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 namespace hookguard::gateway {
@@ -8,6 +9,7 @@ void MaintenanceLoop::start() {
   std::promise<void> exited;
   exited_ = exited.get_future();
   thread_ = std::thread([this, exited = std::move(exited)]() mutable {
+    pthread_setname_np(pthread_self(), "hg-maintenance");
     run();
     exited.set_value();
   });

@@ -1,5 +1,6 @@
 #include "gateway/trigger_cache.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
@@ -53,6 +54,7 @@ void TriggerReloader::start() {
   std::promise<void> exited;
   exited_ = exited.get_future();
   thread_ = std::thread([this, exited = std::move(exited)]() mutable {
+    pthread_setname_np(pthread_self(), "hg-triggers");
     run();
     exited.set_value();
   });

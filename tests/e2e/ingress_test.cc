@@ -1,7 +1,10 @@
 // End-to-end: the real hookguard binary, real PostgreSQL and Redis, a real upstream.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -246,6 +249,27 @@ TEST_F(IngressE2E, RateLimitLetsExactlyNThroughThenAnswers429WithRetryAfter) {
   EXPECT_EQ(row["outcome"], "rate_limited");
   EXPECT_EQ(row["rate_limited"], "t");
   EXPECT_EQ(upstream_.request_count(), 3u);
+}
+
+// The gateway's own threads carry names (top -H, perf, /proc/PID/task/*/comm), so that a
+// profile says which part of the request path the time went to.
+TEST_F(IngressE2E, ServiceThreadsAreNamed) {
+  auto spec = basic_trigger("named-threads", upstream_.url("/"));
+  spec.policy.rate_limit.enabled = true;  // starts the Redis pipeline
+  auto t = add(spec);
+  start_gateway();
+  ASSERT_EQ(post(t.spec.key, "{}").status, 200);
+  std::set<std::string> names;
+  const auto tasks = "/proc/" + std::to_string(gateway_->pid()) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  for (const char* expected :
+       {"hg-forwarder", "hg-redis-pipe", "hg-audit", "hg-triggers", "hg-maintenance"}) {
+    EXPECT_TRUE(names.count(expected)) << expected;
+  }
 }
 
 // Verifies that two gateway processes on one Redis enforce one combined limit.

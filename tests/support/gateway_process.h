@@ -34,6 +34,7 @@ class GatewayProcess {
   /// Waits for the child to exit; its exit code, or -1 on timeout.
   int wait_exit(int timeout_ms);
 
+  pid_t pid() const { return pid_; }
   int ingress_port() const { return ingress_port_; }
   int admin_port() const { return admin_port_; }
   std::string ingress_url(const std::string& path) const;
