@@ -245,7 +245,7 @@ struct RedisRateLimitStore::Impl {
   // Unlike hit(), an error reply (OOM, BUSY, a script error) or a reply of another shape is a
   // store error for this hit only and does not open the breaker: the round trip itself worked,
   // the connection is still in step, and the pipeline already told the breaker so for the whole
-  // batch. Transport failures have opened it in the pipeline.
+  // batch. Transport failures and server-state errors (READONLY, ...) opened it there.
   policy::RateLimitReply pipelined_answer(const Result<RedisReplyPtr>& reply, std::int64_t limit) {
     if (!reply) return store_error(limit, reply.error().message);
     if ((*reply)->type == REDIS_REPLY_ERROR) return store_error(limit, redis_error_text(**reply));

@@ -31,8 +31,9 @@ class RedisRateLimitStore final : public policy::RateLimitStore {
   policy::RateLimitReply hit(const policy::RateLimitQuery& query) override;
   /// hit() without blocking: `done` runs on the pipeline thread, or inline for an invalid query,
   /// a full queue or a store being destroyed. An error reply from Redis is a store error for
-  /// this hit only (hit() also opens the breaker on it); transport failures open the breaker in
-  /// both. The store must not be destroyed from inside `done`.
+  /// this hit only (hit() also opens the breaker on it; the pipeline does for READONLY, LOADING,
+  /// MASTERDOWN and NOAUTH, see RedisPipeline); transport failures open the breaker in both.
+  /// The store must not be destroyed from inside `done`.
   void hit_async(policy::RateLimitQuery query,
                  std::function<void(policy::RateLimitReply)> done) override;
   /// hit(), also filling `trace` (when not null) from a successful script call.

@@ -109,7 +109,8 @@ struct RedisReplayStore::Impl {
 
   // Unlike the blocking path, an error reply or a reply of another shape is a store error for
   // this reservation only and does not open the breaker: the round trip worked and the
-  // pipeline already reported the batch to the breaker (transport failures opened it there).
+  // pipeline already reported the batch to the breaker (transport failures and server-state
+  // errors such as READONLY opened it there).
   policy::ReplayReply pipelined_answer(const Result<RedisReplyPtr>& reply) {
     if (!reply) return store_error(reply.error().message);
     if ((*reply)->type == REDIS_REPLY_ERROR) return store_error(redis_error_text(**reply));

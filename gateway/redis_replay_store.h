@@ -29,7 +29,8 @@ class RedisReplayStore final : public policy::ReplayStore {
                               std::int64_t pending_ttl_ms) override;
   /// reserve() without blocking: `done` runs on the pipeline thread, or inline for invalid
   /// arguments, a full queue or a store being destroyed. An error reply from Redis is a store
-  /// error for this call only (reserve() also opens the breaker on it). The store must not be
+  /// error for this call only (reserve() also opens the breaker on it; the pipeline does for
+  /// READONLY, LOADING, MASTERDOWN and NOAUTH, see RedisPipeline). The store must not be
   /// destroyed from inside `done`.
   void reserve_async(std::string key, std::string token, std::int64_t pending_ttl_ms,
                      std::function<void(policy::ReplayReply)> done) override;

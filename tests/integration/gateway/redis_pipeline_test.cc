@@ -387,6 +387,48 @@ TEST(RedisPipeline, AnErrorReplyIsAReplyForThatCommandOnly) {
   EXPECT_EQ(endpoint.admit(), RedisEndpoint::Admission::kClosed);
 }
 
+// Verifies that a server which turned into a replica (a failover moved the primary elsewhere)
+// does not keep the connection: the READONLY reply goes to its caller, the connection is closed
+// and the breaker opens, and after the breaker's time a new connection serves again. Without
+// that, the connection would answer READONLY for as long as it lives, wherever the server's
+// name points now.
+TEST(RedisPipeline, AReadOnlyReplicaRetiresTheConnectionAndOpensTheBreaker) {
+  ThrowawayRedis server;
+  ASSERT_TRUE(server.start());
+  RedisEndpoint endpoint(local_options(server.port()));
+  RedisPipeline pipeline(endpoint);
+  DirectRedis admin("127.0.0.1", server.port());
+  ASSERT_TRUE(admin.ok());
+  auto connections = [&] {
+    const std::string info = admin.run({"INFO", "stats"});
+    const std::string tag = "total_connections_received:";
+    return std::stol(info.substr(info.find(tag) + tag.size()));
+  };
+  auto eval_and_wait = [&] {
+    Answers<std::string> answers;
+    pipeline.eval(incr_script(), "hg-test:readonly", {},
+                  [&](Result<RedisReplyPtr> reply) { answers.add(describe(reply)); });
+    EXPECT_TRUE(answers.wait_for(1));
+    return answers.size() == 1 ? answers.values()[0] : std::string("no answer");
+  };
+
+  ASSERT_EQ(eval_and_wait(), "int:1");
+  const long before = connections();
+  ASSERT_EQ(admin.run({"REPLICAOF", "127.0.0.1", std::to_string(free_port())}), "OK");
+  EXPECT_EQ(eval_and_wait().rfind("error:READONLY", 0), 0u);
+  EXPECT_EQ(endpoint.admit(), RedisEndpoint::Admission::kRefused);
+
+  ASSERT_EQ(admin.run({"REPLICAOF", "NO", "ONE"}), "OK");
+  std::string answer;
+  const auto deadline = Clock::now() + kBound;
+  do {
+    std::this_thread::sleep_for(milliseconds(50));
+    answer = eval_and_wait();
+  } while (answer != "int:2" && Clock::now() < deadline);
+  EXPECT_EQ(answer, "int:2");
+  EXPECT_GT(connections(), before);  // a new connection, not the retired one
+}
+
 // ---------------------------------------------------------------------------------------------
 // RedisRateLimitStore::hit_async.
 
