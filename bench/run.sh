@@ -493,6 +493,7 @@ main() {
       sed -n 's/^Model name: *//p')), hookguard ingress.threads=$THREADS, wrk -t$WRK_THREADS," \
       "${D}s per run, median of $R"
     echo "load before: ${load_before#*load average: } | after: ${load_after#*load average: }"
+    echo "binary: $("$hg" --version)"
     echo
     print_table
     echo
