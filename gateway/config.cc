@@ -186,6 +186,9 @@ const std::vector<Field>& fields() {
           "redis", "command_timeout_ms",
           [](Config& c) -> int& { return c.redis.command_timeout_ms; }, kMinTimeoutMs,
           kMaxTimeoutMs),
+      integer(
+          "redis", "breaker_open_ms", [](Config& c) -> int& { return c.redis.breaker_open_ms; },
+          kMinTimeoutMs, kMaxTimeoutMs),
       text(
           "redis", "key_prefix", [](Config& c) -> std::string& { return c.redis.key_prefix; },
           StringRule::kAny),

@@ -46,7 +46,8 @@ struct RedisConfig {
   std::string password_env;
   int connect_timeout_ms = 200;
   int command_timeout_ms = 100;
-  std::string key_prefix;  // prepended to every rate-limit key (several deployments, one Redis)
+  int breaker_open_ms = 1000;  // after a failure, calls fail fast this long before a reconnect
+  std::string key_prefix;      // prepended to every rate-limit key (several deployments, one Redis)
 
   friend bool operator==(const RedisConfig&, const RedisConfig&) = default;
 };

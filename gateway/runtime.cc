@@ -101,6 +101,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   redis.port = config.redis.port;
   redis.connect_timeout_ms = config.redis.connect_timeout_ms;
   redis.command_timeout_ms = config.redis.command_timeout_ms;
+  redis.breaker_open_ms = config.redis.breaker_open_ms;
   redis.key_prefix = config.redis.key_prefix;
   if (!config.redis.password_env.empty()) {
     if (auto pw = env(config.redis.password_env)) redis.password = *pw;

@@ -1,6 +1,7 @@
 // End-to-end: the real hookguard binary, real PostgreSQL and Redis, a real upstream.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/http_client.h"
+#include "tests/support/redis_servers.h"
 #include "tests/support/test_env.h"
 #include "tests/support/upstream_server.h"
 
@@ -389,6 +391,26 @@ TEST_F(IngressE2E, RedisDownFailsOpenOrClosedPerTrigger) {
   EXPECT_EQ(row["outcome"], "forwarded");
   EXPECT_NE(row["error_message"].value_or("").find("rate_limit_store_error"), std::string::npos);
   EXPECT_EQ(row_of(closed)["outcome"], "rate_limit_store_error");
+}
+
+// Verifies that redis.breaker_open_ms reaches the stores: after a failure the gateway keeps
+// failing fast for the configured time, although Redis is back after the default 1 s.
+TEST_F(IngressE2E, RedisBreakerStaysOpenForTheConfiguredTime) {
+  ThrowawayRedis redis;  // not started yet: the first call fails and opens the breaker
+  auto spec = basic_trigger("breaker", upstream_.url("/"));
+  spec.policy.rate_limit.enabled = true;  // on_store_error: open, the default
+  auto t = add(spec);
+  start_gateway("redis: {host: 127.0.0.1, port: " + std::to_string(redis.port()) +
+                ", breaker_open_ms: 600000}\n");
+  auto first = post(t.spec.key, "{}");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_NE(row_of(first)["error_message"].value_or("").find("rate_limit_store_error"),
+            std::string::npos);
+  ASSERT_TRUE(redis.start());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto second = post(t.spec.key, "{}");
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_NE(row_of(second)["error_message"].value_or("").find("circuit open"), std::string::npos);
 }
 
 TEST_F(IngressE2E, StatsViewCountsWhatWasSent) {

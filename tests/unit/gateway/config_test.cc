@@ -88,6 +88,7 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c.redis.password_env, "");
   EXPECT_EQ(c.redis.connect_timeout_ms, 200);
   EXPECT_EQ(c.redis.command_timeout_ms, 100);
+  EXPECT_EQ(c.redis.breaker_open_ms, 1000);
   EXPECT_TRUE(c.trusted_proxies.empty());
   EXPECT_EQ(c.audit.batch_size, 5000);
   EXPECT_EQ(c.audit.flush_interval_ms, 100);
@@ -126,6 +127,7 @@ redis:
   password_env: REDIS_PASSWORD
   connect_timeout_ms: 300
   command_timeout_ms: 150
+  breaker_open_ms: 2500
 trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
 audit:
   batch_size: 10
@@ -162,6 +164,7 @@ upstream:
   EXPECT_EQ(c.redis.password_env, "REDIS_PASSWORD");
   EXPECT_EQ(c.redis.connect_timeout_ms, 300);
   EXPECT_EQ(c.redis.command_timeout_ms, 150);
+  EXPECT_EQ(c.redis.breaker_open_ms, 2500);
   EXPECT_EQ(c.trusted_proxies, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32"}));
   EXPECT_EQ(c.audit.batch_size, 10);
   EXPECT_EQ(c.audit.flush_interval_ms, 5);
@@ -290,6 +293,7 @@ TEST(Config, RejectsMistakesWithAMessageNamingTheKey) {
        "redis.connect_timeout_ms: must be 100-600000, got 99"},
       {"redis:\n  command_timeout_ms: 600001\n",
        "redis.command_timeout_ms: must be 100-600000, got 600001"},
+      {"redis:\n  breaker_open_ms: 99\n", "redis.breaker_open_ms: must be 100-600000, got 99"},
       {"audit:\n  batch_size: 0\n", "audit.batch_size: must be 1-100000, got 0"},
       {"audit:\n  batch_size: 100001\n", "audit.batch_size: must be 1-100000, got 100001"},
       {"audit:\n  flush_interval_ms: 0\n", "audit.flush_interval_ms: must be 1-60000, got 0"},
@@ -446,6 +450,8 @@ TEST(ConfigEnv, EveryKeyCanBeOverridden) {
        [](auto& c) { return c.redis.connect_timeout_ms == 500; }},
       {"HOOKGUARD_REDIS_COMMAND_TIMEOUT_MS", "250",
        [](auto& c) { return c.redis.command_timeout_ms == 250; }},
+      {"HOOKGUARD_REDIS_BREAKER_OPEN_MS", "300",
+       [](auto& c) { return c.redis.breaker_open_ms == 300; }},
       {"HOOKGUARD_TRUSTED_PROXIES", " 10.0.0.0/8 ,192.168.0.0/16, 2001:db8::/32",
        [](auto& c) {
          return c.trusted_proxies ==
