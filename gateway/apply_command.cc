@@ -28,17 +28,6 @@ constexpr const char* kInvalid = "invalid_request";
 
 std::string entry_path(std::size_t i) { return "triggers[" + std::to_string(i) + "]"; }
 
-Error with_prefix(Error error, const std::string& prefix) {
-  if (error.field.empty()) {
-    error.message = prefix + ": " + error.message;
-    error.field = prefix;
-  } else {
-    error.message = prefix + "." + error.message;
-    error.field = prefix + "." + error.field;
-  }
-  return error;
-}
-
 tl::unexpected<Error> invalid(const std::string& field, const std::string& reason,
                               const char* code = kInvalid) {
   return fail(code, field + ": " + reason, field);

@@ -23,4 +23,18 @@ inline tl::unexpected<Error> fail(std::string code, std::string message, std::st
   return tl::unexpected<Error>(Error{std::move(code), std::move(message), std::move(field)});
 }
 
+/// `error` as seen from a containing field: "policy" turns "hmac.secret: required" (field
+/// "hmac.secret") into "policy.hmac.secret: required" (field "policy.hmac.secret"), and an error
+/// without a field into "policy: <message>" (field "policy").
+inline Error with_prefix(Error error, const std::string& prefix) {
+  if (error.field.empty()) {
+    error.message = prefix + ": " + error.message;
+    error.field = prefix;
+  } else {
+    error.message = prefix + "." + error.message;
+    error.field = prefix + "." + error.field;
+  }
+  return error;
+}
+
 }  // namespace hookguard

@@ -594,17 +594,6 @@ class YamlToJson {
   std::map<std::string, int> lines_;
 };
 
-Error with_prefix(Error error, const std::string& prefix) {
-  if (error.field.empty()) {
-    error.message = prefix + ": " + error.message;
-    error.field = prefix;
-  } else {
-    error.message = prefix + "." + error.message;
-    error.field = prefix + "." + error.field;
-  }
-  return error;
-}
-
 Error with_line(Error error, int line) {
   if (line > 0) error.message += " (line " + std::to_string(line) + ")";
   return error;
