@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -59,6 +60,16 @@ std::string redis_error_text(const redisReply& reply) {
   return "redis: " + clip(reply_text(reply));
 }
 
+bool is_error_reply(const Result<RedisReplyPtr>& reply, std::string_view code) {
+  return reply && (*reply)->type == REDIS_REPLY_ERROR && reply_text(**reply).starts_with(code);
+}
+
+bool is_server_state_error(const Result<RedisReplyPtr>& reply) {
+  constexpr std::string_view kCodes[] = {"READONLY", "LOADING", "MASTERDOWN", "NOAUTH"};
+  return std::any_of(std::begin(kCodes), std::end(kCodes),
+                     [&](std::string_view code) { return is_error_reply(reply, code); });
+}
+
 RedisScript::RedisScript(std::string_view script_text) : text(script_text), sha(sha1_hex(text)) {}
 
 RedisConnection::~RedisConnection() { close(); }
@@ -109,7 +120,7 @@ Result<RedisReplyPtr> RedisConnection::eval(const RedisScript& script, std::stri
   std::copy(args.begin(), args.end(), argv.begin() + kFixed);
   const auto used = std::span<const std::string_view>(argv.data(), kFixed + args.size());
   auto reply = command(used);
-  if (reply && (*reply)->type == REDIS_REPLY_ERROR && reply_text(**reply).starts_with("NOSCRIPT")) {
+  if (is_error_reply(reply, "NOSCRIPT")) {
     argv[0] = "EVAL";
     argv[1] = script.text;
     reply = command(used);

@@ -37,6 +37,16 @@ using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
 /// "redis: " and the text of an error reply, clipped for logs.
 std::string redis_error_text(const redisReply& reply);
 
+/// Whether `reply` is an error reply whose text starts with `code` (e.g. "NOSCRIPT").
+bool is_error_reply(const Result<RedisReplyPtr>& reply, std::string_view code);
+
+/// Whether `reply` is an error that every later command on its connection would get too: the
+/// server became a replica (READONLY: a failover moved the primary, and a new connection finds
+/// it), is loading its data (LOADING), lost its primary (MASTERDOWN), or no longer accepts our
+/// authentication (NOAUTH). Other error replies (a script error, WRONGTYPE on one key) concern
+/// their own command only.
+bool is_server_state_error(const Result<RedisReplyPtr>& reply);
+
 /// A Lua script and the SHA-1 that EVALSHA names it by.
 struct RedisScript {
   explicit RedisScript(std::string_view script_text);

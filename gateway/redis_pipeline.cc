@@ -19,25 +19,7 @@ namespace hookguard::gateway {
 namespace {
 
 constexpr const char* kCode = "redis_error";
-constexpr std::string_view kServerStateErrors[] = {"READONLY", "LOADING", "MASTERDOWN", "NOAUTH"};
 using Clock = std::chrono::steady_clock;
-
-bool is_error_starting(const Result<RedisReplyPtr>& reply, std::string_view prefix) {
-  return reply && (*reply)->type == REDIS_REPLY_ERROR &&
-         std::string_view((*reply)->str, (*reply)->len).starts_with(prefix);
-}
-
-bool is_noscript(const Result<RedisReplyPtr>& reply) {
-  return is_error_starting(reply, "NOSCRIPT");
-}
-
-// An error reply that every later command on this connection would get too: the server became
-// a replica (a failover moved the primary: reconnecting finds the new one), is loading its
-// data, lost its primary, or no longer accepts our authentication.
-bool is_server_state_error(const Result<RedisReplyPtr>& reply) {
-  return std::any_of(std::begin(kServerStateErrors), std::end(kServerStateErrors),
-                     [&](std::string_view prefix) { return is_error_starting(reply, prefix); });
-}
 
 }  // namespace
 
@@ -137,7 +119,7 @@ struct RedisPipeline::Impl {
     if (sent) {
       std::vector<std::size_t> noscript;
       for (std::size_t i = 0; i < out.size(); ++i) {
-        if (is_noscript(out[i])) noscript.push_back(i);
+        if (is_error_reply(out[i], "NOSCRIPT")) noscript.push_back(i);
       }
       if (!noscript.empty()) sent = exchange(batch, noscript, true, deadline, out);
     }

@@ -27,10 +27,10 @@ namespace hookguard::gateway {
 /// A transport failure (write or read error, command_timeout_ms without a reply, or the batch's
 /// replies not all in within command_timeout_ms) closes the connection, opens the breaker and
 /// fails that command and every later unanswered one of the batch. An error reply is a reply,
-/// for its command only (a script error, WRONGTYPE on one key); but one that says the server
-/// cannot serve this connection any more (READONLY after a failover, LOADING, MASTERDOWN,
-/// NOAUTH) also closes the connection and opens the breaker, so that the next connection goes
-/// wherever the server's name points now. A NOSCRIPT error (the script cache is empty after a
+/// for its command only; but one that says the server cannot serve this connection any more
+/// (is_server_state_error: READONLY after a failover, ...) also closes the connection and opens
+/// the breaker, so that the next connection goes wherever the server's name points now. A
+/// NOSCRIPT error (the script cache is empty after a
 /// restart, failover or SCRIPT FLUSH) is answered by sending that command again with EVAL and the
 /// text.
 class RedisPipeline {
