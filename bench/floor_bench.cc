@@ -2,10 +2,11 @@
 // ingress uses (same options, same thread count), doing less and less of hookguard's work.
 //
 //   --mode inline   answers 200 from the reactor thread at once: Pistache's own cost per request
-//   --mode forward  hands each request to gateway::Forwarder (libcurl multi on its event loop,
-//                   pooled keep-alive connections) and relays the upstream's answer from the
-//                   forwarder thread, as hookguard does: Pistache + libcurl + the thread hop,
-//                   with no policy, no Redis and no audit row
+//   --mode forward  hands each request to gateway::Forwarder (its HTTP/1.1 client on its event
+//                   loop, pooled keep-alive connections) and relays the upstream's answer from
+//                   the forwarder thread, as hookguard does: Pistache + the forwarder + the
+//                   thread hop, with no policy, no Redis and no audit row
+// Both answer through gateway::ReplyPath, as hookguard does.
 //
 // bench/run.sh drives it with wrk beside hookguard and the anchors, so the table shows how
 // much of the gap to HAProxy is the stack itself and how much is hookguard's own work.
@@ -25,12 +26,14 @@
 
 #include "gateway/config.h"
 #include "gateway/forwarder.h"
+#include "gateway/reply_path.h"
 #include "http/listen_address.h"
 
 namespace {
 
 using namespace Pistache;
 using hookguard::gateway::Forwarder;
+using hookguard::gateway::ReplyPath;
 using hookguard::gateway::UpstreamRequest;
 using hookguard::gateway::UpstreamResult;
 
@@ -49,12 +52,11 @@ class FloorHandler final : public Http::Handler {
       : forwarder_(forwarder), upstream_(std::move(upstream)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter response) override {
-    // As IngressServer does: Pistache would otherwise answer HTTP/1.1 clients that sent no
-    // Connection header with "Connection: Close" and close every connection.
-    response.headers().remove<Http::Header::Connection>();
-    response.headers().add<Http::Header::Connection>(Http::ConnectionControl::KeepAlive);
+    // The answer goes back the way IngressServer sends it (gateway/reply_path).
+    auto reply = ReplyPath::of(req, response, nullptr);
+    static const hookguard::policy::HeaderList json{{"Content-Type", "application/json"}};
     if (forwarder_ == nullptr) {
-      response.send(Http::Code::Ok, "{\"ok\":true}", MIME(Application, Json));
+      reply.send(200, json, "{\"ok\":true}");
       return;
     }
     UpstreamRequest up;
@@ -63,13 +65,11 @@ class FloorHandler final : public Http::Handler {
     up.headers.add("Content-Type", "application/json");
     up.body = req.body();
     up.timeout_ms = 8000;
-    auto writer = std::make_shared<Http::ResponseWriter>(std::move(response));
-    forwarder_->submit(std::move(up), [writer](UpstreamResult r) {
+    forwarder_->submit(std::move(up), [reply = std::move(reply)](UpstreamResult r) {
       if (r.kind == UpstreamResult::Kind::kOk) {
-        writer->send(static_cast<Http::Code>(r.status), r.body, MIME(Application, Json));
+        reply.send(r.status, json, r.body);
       } else {
-        writer->send(Http::Code::Bad_Gateway, "{\"error\":\"upstream_error\"}",
-                     MIME(Application, Json));
+        reply.send(502, json, "{\"error\":\"upstream_error\"}");
       }
     });
   }

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <sstream>
 
+#include "gateway/reply_path.h"
 #include "http/listen_address.h"
-#include "http/named_header.h"
 
 namespace hookguard::gateway {
 
@@ -21,8 +21,6 @@ std::int64_t unix_now_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-using http::NamedHeader;
 
 class PistacheIngressHandler final : public Http::Handler {
  public:
@@ -57,18 +55,10 @@ class PistacheIngressHandler final : public Http::Handler {
     in.body = req.body();
     in.peer = req.address().host();
 
-    bool close = false;
-    if (auto conn = req.headers().tryGet<Http::Header::Connection>()) {
-      close = conn->control() == Http::ConnectionControl::Close;
-    }
-    if (req.version() == Http::Version::Http10 && !close) {
-      close = !(req.headers().tryGet<Http::Header::Connection>() &&
-                req.headers().tryGet<Http::Header::Connection>()->control() ==
-                    Http::ConnectionControl::KeepAlive);
-    }
-    auto writer = std::make_shared<Http::ResponseWriter>(std::move(response));
-    ingress_->handle(std::move(in), [writer, close](OutboundResponse out) {
-      send_response(*writer, std::move(out), close);
+    auto reply = ReplyPath::of(req, response, metrics_);
+    // Handled (and logged) even when no one is left to answer.
+    ingress_->handle(std::move(in), [reply = std::move(reply)](OutboundResponse out) {
+      reply.send(out.status, out.headers, out.body);
     });
   }
 
@@ -78,32 +68,6 @@ class PistacheIngressHandler final : public Http::Handler {
   }
 
  private:
-  static void send_response(Http::ResponseWriter& writer, OutboundResponse out, bool close) {
-    auto& headers = writer.headers();
-    // Pistache answers "Connection: Close" to HTTP/1.1 clients that sent no Connection header
-    // and `add` does not replace it: remove first, then state our intent explicitly.
-    headers.remove<Http::Header::Connection>();
-    headers.add<Http::Header::Connection>(close ? Http::ConnectionControl::Close
-                                                : Http::ConnectionControl::KeepAlive);
-    std::optional<Http::Mime::MediaType> mime;
-    for (auto& [name, value] : out.headers.fields()) {
-      if (policy::header_name_equals(name, "Content-Type")) {
-        // Content-Type is typed in Pistache; an unparseable upstream value is dropped.
-        try {
-          mime = Http::Mime::MediaType::fromString(value);
-        } catch (const std::exception&) {
-        }
-        continue;
-      }
-      headers.add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
-    }
-    if (mime) {
-      writer.send(static_cast<Http::Code>(out.status), out.body, *mime);
-    } else {
-      writer.send(static_cast<Http::Code>(out.status), out.body);
-    }
-  }
-
   std::shared_ptr<const Ingress> ingress_;
   Metrics* metrics_;
 };

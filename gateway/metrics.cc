@@ -83,6 +83,14 @@ std::string Metrics::render() const {
       "# TYPE hookguard_library_timeouts_total counter\n"
       "hookguard_library_timeouts_total " +
       std::to_string(library_timeouts_.load()) + "\n";
+  out +=
+      "# HELP hookguard_ingress_replies_total Answers by how they reached the client socket.\n"
+      "# TYPE hookguard_ingress_replies_total counter\n"
+      "hookguard_ingress_replies_total{path=\"direct\"} " +
+      std::to_string(direct_replies_.load()) +
+      "\n"
+      "hookguard_ingress_replies_total{path=\"queued\"} " +
+      std::to_string(queued_replies_.load()) + "\n";
   for (const auto& g : gauges) {
     std::snprintf(num, sizeof num, "%.17g", g.read());
     out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " " + g.type + "\n" + g.name +

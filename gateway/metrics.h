@@ -25,6 +25,10 @@ class Metrics {
   void record(std::string_view trigger, policy::Outcome outcome, double seconds);
   /// Counts a request that Pistache timed out before our handler answered (its own 408).
   void count_library_timeout() { library_timeouts_.fetch_add(1, std::memory_order_relaxed); }
+  /// Counts an answer written to the client socket at once / handed to the HTTP library's
+  /// write queue (the socket buffer was full, or an earlier answer was still queued).
+  void count_direct_reply() { direct_replies_.fetch_add(1, std::memory_order_relaxed); }
+  void count_queued_reply() { queued_replies_.fetch_add(1, std::memory_order_relaxed); }
 
   /// Registers a value read at render time (queue depth, spooled rows, Redis errors, ...).
   void add_gauge(std::string name, std::string help, std::string type,
@@ -46,6 +50,8 @@ class Metrics {
   std::atomic<std::uint64_t> latency_count_{0};
   std::atomic<std::uint64_t> latency_sum_us_{0};
   std::atomic<std::uint64_t> library_timeouts_{0};
+  std::atomic<std::uint64_t> direct_replies_{0};
+  std::atomic<std::uint64_t> queued_replies_{0};
   std::vector<Gauge> gauges_;
 };
 

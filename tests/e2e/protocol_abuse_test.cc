@@ -66,8 +66,12 @@ struct RawAnswer {
 // does not have to wait for Pistache (which never closes on its own) to hang up.
 class RawConnection {
  public:
-  explicit RawConnection(int port) {
+  // `receive_buffer` > 0 shrinks SO_RCVBUF before connecting (a client that reads slowly).
+  explicit RawConnection(int port, int receive_buffer = 0) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) {
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -530,6 +534,105 @@ TEST_F(ProtocolAbuse, KeysWithOddCharactersOrTenKilobytesGet404WithABoundedRow) 
     EXPECT_LE(row["webhook_key"]->size(), 128u);
   }
   EXPECT_EQ(upstream_.request_count(), 0u);
+}
+
+// C2 — "Connection: close" is answered, then the gateway ends the connection (RFC 9112 §9.6),
+// instead of leaving the client to notice the header; HTTP/1.0 without keep-alive likewise, and
+// is answered in its own version. HTTP/1.0 with keep-alive stays open for the next request.
+TEST_F(ProtocolAbuse, ConnectionCloseAndPlainHttp10AreAnsweredThenClosed) {
+  {
+    RawConnection conn(port());
+    conn.send_bytes("POST /webhooks/" + key() +
+                    " HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n"
+                    "Content-Length: 2\r\n\r\n{}");
+    auto a = conn.read_response();
+    EXPECT_EQ(a.status, 200) << a.head;
+    EXPECT_EQ(a.header("Connection"), "close");
+    EXPECT_TRUE(conn.wait_closed(2000)) << "still open after answering Connection: close";
+  }
+  {
+    RawConnection conn(port());
+    conn.send_bytes("POST /webhooks/" + key() + " HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}");
+    auto a = conn.read_response();
+    EXPECT_EQ(a.head.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << a.head;
+    EXPECT_EQ(a.header("Connection"), "close");
+    EXPECT_TRUE(conn.wait_closed(2000)) << "still open after answering HTTP/1.0";
+  }
+  RawConnection conn(port());
+  const std::string keep = "POST /webhooks/" + key() +
+                           " HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}";
+  conn.send_bytes(keep);
+  auto first = conn.read_response();
+  EXPECT_EQ(first.status, 200) << first.head;
+  EXPECT_EQ(first.header("Connection"), "keep-alive");
+  EXPECT_FALSE(conn.wait_closed(500)) << "HTTP/1.0 keep-alive was closed";
+  conn.send_bytes(keep);
+  EXPECT_EQ(conn.read_response().status, 200);
+}
+
+// A client that stops reading (a slow-read attack, or only a slow link) holds up no one: the
+// part of its answer that does not fit in the socket buffer waits in the library's write queue
+// while other clients are answered, and the slow client gets every byte, in order, when it
+// reads again; the next answer on its connection follows the queued one.
+TEST(SlowReader, AnAnswerLargerThanTheSocketBufferWaitsWithoutHoldingUpOthersAndArrivesWhole) {
+  PgTestDb db;
+  UpstreamServer upstream;
+  constexpr std::size_t kBig = 8 << 20;
+  auto big = insert_trigger(
+      db.dsn(), basic_trigger("slow-reader", upstream.url("/big/" + std::to_string(kBig))));
+  auto others = insert_trigger(db.dsn(), basic_trigger("others", upstream.url("/in")));
+  GatewayProcess gateway(db.dsn(), "upstream: {max_response_bytes: 16777216}\n");
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  const std::string queued = "hookguard_ingress_replies_total{path=\"queued\"}";
+  const std::string direct = "hookguard_ingress_replies_total{path=\"direct\"}";
+  auto metrics = [&] { return http_request("GET", gateway.admin_url("/metrics")).body; };
+  // Counters move just after the write, so a client can see its answer first: wait a little.
+  auto wait_for_metric = [&](const std::string& name, double at_least) {
+    const auto start = Clock::now();
+    while (metric(metrics(), name) < at_least && ms_since(start) < 5000) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return metric(metrics(), name);
+  };
+  ASSERT_EQ(metric(metrics(), queued), 0);
+
+  RawConnection slow(gateway.ingress_port(), 4096);
+  ASSERT_TRUE(slow.connected());
+  const std::string request = "POST /webhooks/" + big.spec.key +
+                              " HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 2\r\n\r\n{}";
+  ASSERT_TRUE(slow.send_bytes(request));
+  ASSERT_EQ(wait_for_metric(queued, 1), 1) << "the 8 MiB answer was never queued";
+
+  const double direct_before = metric(metrics(), direct);
+  for (int i = 0; i < 20; ++i) {
+    auto r =
+        http_request("POST", gateway.ingress_url("/webhooks/" + others.spec.key), {}, "{}", 2000);
+    EXPECT_EQ(r.status, 200) << "request " << i << " behind the slow reader: " << r.error;
+  }
+  EXPECT_GE(wait_for_metric(direct, direct_before + 20), direct_before + 20);
+
+  // A second request on the slow connection, sent before reading: its small answer must wait
+  // behind the queued one, not jump into the middle of it.
+  const std::string small = "POST /webhooks/" + others.spec.key +
+                            " HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 2\r\n\r\n{}";
+  ASSERT_TRUE(slow.send_bytes(small));
+  ASSERT_EQ(wait_for_metric(queued, 2), 2) << "the answer behind the queued one was not queued";
+
+  auto first = slow.read_response(30000);
+  EXPECT_EQ(first.status, 200) << first.head;
+  EXPECT_EQ(first.header("Content-Length"), std::to_string(kBig));
+  EXPECT_TRUE(first.body == std::string(kBig, 'x')) << "body of " << first.body.size() << " bytes";
+  auto second = slow.read_response(5000);
+  EXPECT_EQ(second.status, 200) << second.head;
+  EXPECT_EQ(second.body, "{\"ok\":true}");
+  EXPECT_TRUE(slow.pending().empty()) << slow.pending().size() << " stray bytes";
+
+  // Once the queue has sent both, answers on that connection are direct again.
+  const double direct_after = metric(metrics(), direct);
+  ASSERT_TRUE(slow.send_bytes(small));
+  EXPECT_EQ(slow.read_response(5000).status, 200);
+  EXPECT_GE(wait_for_metric(direct, direct_after + 1), direct_after + 1);
+  EXPECT_EQ(metric(metrics(), queued), 2);
 }
 
 }  // namespace

@@ -1,0 +1,47 @@
+// How an answer reaches the client of a Pistache connection: written straight to the socket
+// from whichever thread has it, falling back to Pistache's write queue only when the socket
+// buffer is full.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "policy/headers.h"
+
+namespace Pistache::Http {
+class Request;
+class ResponseWriter;
+}  // namespace Pistache::Http
+namespace Pistache::Tcp {
+class Peer;
+}  // namespace Pistache::Tcp
+
+namespace hookguard::gateway {
+
+class Metrics;
+class ReplySocket;
+
+/// The way back to the client of one request. Made on the reactor thread in onRequest; copied
+/// into the completion; send() from any thread, once.
+class ReplyPath {
+ public:
+  /// `metrics` may be null. Never throws: a connection that is already gone yields a path
+  /// whose send() does nothing.
+  static ReplyPath of(const Pistache::Http::Request& request,
+                      Pistache::Http::ResponseWriter& response, Metrics* metrics);
+
+  /// Writes one whole HTTP/1.x response (http1::write_response): "Connection: close" and the
+  /// end of the connection after it when the request asked for that (or was HTTP/1.0 without
+  /// keep-alive). Does nothing when the client has left.
+  void send(int status, const policy::HeaderList& headers, std::string_view body) const;
+
+  bool closes() const { return close_; }
+
+ private:
+  std::weak_ptr<Pistache::Tcp::Peer> peer_;
+  std::shared_ptr<ReplySocket> socket_;  // null: Pistache's queue only (TLS, no descriptor)
+  bool http10_ = false;
+  bool close_ = false;
+};
+
+}  // namespace hookguard::gateway
