@@ -16,9 +16,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -570,6 +572,24 @@ TEST_F(ProtocolAbuse, ConnectionCloseAndPlainHttp10AreAnsweredThenClosed) {
   EXPECT_EQ(conn.read_response().status, 200);
 }
 
+// CPU time (user + system, all threads) that process `pid` uses during `window`.
+long process_cpu_ms_over(pid_t pid, milliseconds window) {
+  auto ticks = [pid] {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(f, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));  // after "(comm)"
+    std::string skip;
+    for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
+    long user = 0, system = 0;
+    fields >> user >> system;
+    return user + system;
+  };
+  const long before = ticks();
+  std::this_thread::sleep_for(window);
+  return (ticks() - before) * 1000 / sysconf(_SC_CLK_TCK);
+}
+
 // A client that stops reading (a slow-read attack, or only a slow link) holds up no one: the
 // part of its answer that does not fit in the socket buffer waits in the library's write queue
 // while other clients are answered, and the slow client gets every byte, in order, when it
@@ -602,6 +622,13 @@ TEST(SlowReader, AnAnswerLargerThanTheSocketBufferWaitsWithoutHoldingUpOthersAnd
                               " HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 2\r\n\r\n{}";
   ASSERT_TRUE(slow.send_bytes(request));
   ASSERT_EQ(wait_for_metric(queued, 1), 1) << "the 8 MiB answer was never queued";
+
+  // Nothing spins while the client does not read (Pistache's write loop retried EAGAIN at once
+  // before upstream #1280; docs/stack-pitfalls.md): the whole process stays under a third of
+  // one core for a second.
+  const long idle_ms = process_cpu_ms_over(gateway.pid(), milliseconds(1000));
+  EXPECT_LT(idle_ms, 330) << "the gateway burned " << idle_ms << " ms of CPU in 1 s while a "
+                          << "client was not reading";
 
   const double direct_before = metric(metrics(), direct);
   for (int i = 0; i < 20; ++i) {
