@@ -120,8 +120,8 @@ void append_number(std::string& out, std::size_t n) {
 
 }  // namespace
 
-std::string write_response(bool http10, int status, const policy::HeaderList& headers,
-                           std::string_view body, bool close) {
+std::string write_response(Framing framing, int status, const policy::HeaderList& headers,
+                           std::string_view body) {
   if (status < 100 || status > 599) status = 502;
   const std::string_view reason = reason_phrase(status);
   std::size_t size = 64 + reason.size() + body.size();
@@ -129,7 +129,7 @@ std::string write_response(bool http10, int status, const policy::HeaderList& he
 
   std::string out;
   out.reserve(size);
-  out.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out.append(framing.http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_number(out, static_cast<std::size_t>(status));
   out.push_back(' ');
   out.append(reason).append("\r\n");
@@ -139,12 +139,14 @@ std::string write_response(bool http10, int status, const policy::HeaderList& he
     }
     out.append(name).append(": ").append(value).append("\r\n");
   }
-  out.append(close ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
+  out.append(framing.close ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
   // RFC 9110 §8.6 and §6.4.1: 1xx, 204 and 304 carry neither Content-Length nor a body.
   if (status < 200 || status == 204 || status == 304) return out.append("\r\n");
   out.append("Content-Length: ");
   append_number(out, body.size());
-  out.append("\r\n\r\n").append(body);
+  out.append("\r\n\r\n");
+  // RFC 9110 §9.3.2: the answer to HEAD has the fields a GET would get, and no content.
+  if (!framing.head) out.append(body);
   return out;
 }
 

@@ -93,11 +93,13 @@ class ReplySocket {
 ReplyPath ReplyPath::of(const Http::Request& request, Http::ResponseWriter& response,
                         Metrics* metrics) {
   ReplyPath path;
-  path.http10_ = request.version() == Http::Version::Http10;
+  auto& f = path.framing_;
+  f.http10 = request.version() == Http::Version::Http10;
+  f.head = request.method() == Http::Method::Head;
   const auto conn = request.headers().tryGet<Http::Header::Connection>();
-  path.close_ = conn ? conn->control() == Http::ConnectionControl::Close ||
-                           (path.http10_ && conn->control() != Http::ConnectionControl::KeepAlive)
-                     : path.http10_;
+  f.close = conn ? conn->control() == Http::ConnectionControl::Close ||
+                       (f.http10 && conn->control() != Http::ConnectionControl::KeepAlive)
+                 : f.http10;
   try {
     auto peer = response.peer();  // throws when the connection is already gone
     path.socket_ = ReplySocket::of(*peer, metrics);
@@ -111,8 +113,8 @@ void ReplyPath::send(int status, const policy::HeaderList& headers, std::string_
   auto peer = peer_.lock();
   if (!peer) return;    // the client left
   peer->setIdle(true);  // starts the keep-alive timer, as ResponseWriter::send does
-  ReplySocket::send(socket_, *peer, http1::write_response(http10_, status, headers, body, close_),
-                    close_);
+  ReplySocket::send(socket_, *peer, http1::write_response(framing_, status, headers, body),
+                    framing_.close);
 }
 
 }  // namespace hookguard::gateway

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string_view>
 
+#include "gateway/http1_response_writer.h"
 #include "policy/headers.h"
 
 namespace Pistache::Http {
@@ -32,16 +33,15 @@ class ReplyPath {
 
   /// Writes one whole HTTP/1.x response (http1::write_response): "Connection: close" and the
   /// end of the connection after it when the request asked for that (or was HTTP/1.0 without
-  /// keep-alive). Does nothing when the client has left.
+  /// keep-alive); no body after HEAD. Does nothing when the client has left.
   void send(int status, const policy::HeaderList& headers, std::string_view body) const;
 
-  bool closes() const { return close_; }
+  bool closes() const { return framing_.close; }
 
  private:
   std::weak_ptr<Pistache::Tcp::Peer> peer_;
   std::shared_ptr<ReplySocket> socket_;  // null: Pistache's queue only (TLS, no descriptor)
-  bool http10_ = false;
-  bool close_ = false;
+  http1::Framing framing_;
 };
 
 }  // namespace hookguard::gateway

@@ -134,6 +134,7 @@ class RawConnection {
     return closed_;
   }
   const std::string& pending() const { return buffer_; }
+  void clear_pending() { buffer_.clear(); }
 
   // True once the server has closed; never waits (keeps whatever arrived meanwhile).
   bool closed_now() {
@@ -570,6 +571,22 @@ TEST_F(ProtocolAbuse, ConnectionCloseAndPlainHttp10AreAnsweredThenClosed) {
   EXPECT_FALSE(conn.wait_closed(500)) << "HTTP/1.0 keep-alive was closed";
   conn.send_bytes(keep);
   EXPECT_EQ(conn.read_response().status, 200);
+}
+
+// C2 — HEAD gets the fields a GET would (Content-Length included) and no body, which the client
+// would otherwise read as the start of the next answer on the connection (RFC 9110 §9.3.2).
+TEST_F(ProtocolAbuse, HeadIsAnsweredWithoutABodyAndTheConnectionStaysInStep) {
+  RawConnection conn(port());
+  conn.send_bytes("HEAD /webhooks/" + key() + " HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+  EXPECT_FALSE(conn.wait_closed(500));
+  const std::string head = conn.pending();
+  EXPECT_EQ(head.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("\r\nContent-Length: "), std::string::npos) << head;
+  EXPECT_EQ(head.find("\r\n\r\n"), head.size() - 4) << "bytes after the head:\n" << head;
+  conn.clear_pending();
+  conn.send_bytes(post_head("/webhooks/" + key(), "Content-Length: 2\r\n\r\n{}"));
+  auto a = conn.read_response();
+  EXPECT_EQ(a.status, 200) << a.head << a.body;
 }
 
 // CPU time (user + system, all threads) that process `pid` uses during `window`.

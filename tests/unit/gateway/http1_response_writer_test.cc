@@ -21,7 +21,7 @@ ResponseParser parse_back(const std::string& wire) {
 
 TEST(Http1ResponseWriter, WritesStatusFieldsFramingAndBody) {
   policy::HeaderList h{{"Content-Type", "application/json"}, {"X-Request-Id", "r-1"}};
-  const std::string wire = write_response(false, 201, h, "{\"a\":1}", false);
+  const std::string wire = write_response({}, 201, h, "{\"a\":1}");
   EXPECT_EQ(wire,
             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Request-Id: r-1\r\n"
             "Connection: keep-alive\r\nContent-Length: 7\r\n\r\n{\"a\":1}");
@@ -33,18 +33,16 @@ TEST(Http1ResponseWriter, WritesStatusFieldsFramingAndBody) {
 }
 
 TEST(Http1ResponseWriter, AnswersHttp10InKindAndSaysCloseWhenClosing) {
-  const std::string wire = write_response(true, 401, {}, "no", true);
+  const std::string wire = write_response({.http10 = true, .close = true}, 401, {}, "no");
   EXPECT_EQ(wire, "HTTP/1.0 401 Unauthorized\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno");
-  EXPECT_FALSE(parse_back(write_response(false, 200, {}, "", true)).keep_alive());
+  EXPECT_FALSE(parse_back(write_response({.close = true}, 200, {}, "")).keep_alive());
 }
 
 TEST(Http1ResponseWriter, AStatusWithoutAPhraseKeepsTheSpaceAndABadStatusBecomes502) {
-  EXPECT_EQ(write_response(false, 299, {}, "", false).rfind("HTTP/1.1 299 \r\n", 0), 0u);
-  EXPECT_EQ(parse_back(write_response(false, 299, {}, "x", false)).status(), 299);
+  EXPECT_EQ(write_response({}, 299, {}, "").rfind("HTTP/1.1 299 \r\n", 0), 0u);
+  EXPECT_EQ(parse_back(write_response({}, 299, {}, "x")).status(), 299);
   for (int bad : {-1, 0, 99, 600, 1000}) {
-    EXPECT_EQ(write_response(false, bad, {}, "", false).rfind("HTTP/1.1 502 Bad Gateway\r\n", 0),
-              0u)
-        << bad;
+    EXPECT_EQ(write_response({}, bad, {}, "").rfind("HTTP/1.1 502 Bad Gateway\r\n", 0), 0u) << bad;
   }
 }
 
@@ -59,7 +57,7 @@ TEST(Http1ResponseWriter, FieldsThatCouldSplitOrReframeTheResponseAreDropped) {
                        {"Content-Length", "999"},
                        {"transfer-encoding", "chunked"},
                        {"CONNECTION", "close"}};
-  const std::string wire = write_response(false, 200, h, "body", false);
+  const std::string wire = write_response({}, 200, h, "body");
   EXPECT_EQ(
       wire,
       "HTTP/1.1 200 OK\r\nX-Ok: 1\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\nbody");
@@ -68,11 +66,22 @@ TEST(Http1ResponseWriter, FieldsThatCouldSplitOrReframeTheResponseAreDropped) {
 
 TEST(Http1ResponseWriter, NoContentAndNotModifiedCarryNeitherLengthNorBody) {
   for (int status : {204, 304}) {
-    const std::string wire = write_response(false, status, {}, "ignored", false);
+    const std::string wire = write_response({}, status, {}, "ignored");
     EXPECT_EQ(wire, "HTTP/1.1 " + std::to_string(status) + " " +
                         std::string(reason_phrase(status)) + "\r\nConnection: keep-alive\r\n\r\n");
     EXPECT_EQ(parse_back(wire).body(), "");
   }
+}
+
+TEST(Http1ResponseWriter, AnswerToHeadHasTheLengthButNoBody) {
+  const std::string wire = write_response({.head = true}, 405, {}, "{\"error\":\"x\"}");
+  EXPECT_EQ(wire,
+            "HTTP/1.1 405 Method Not Allowed\r\nConnection: keep-alive\r\n"
+            "Content-Length: 13\r\n\r\n");
+  ResponseParser p;
+  p.reset(true, 1 << 20);
+  EXPECT_EQ(p.feed(wire), wire.size());
+  EXPECT_EQ(p.state(), ResponseParser::State::kDone);
 }
 
 TEST(Http1ResponseWriter, ReasonPhrasesOfTheGatewaysOwnAnswers) {
@@ -91,7 +100,7 @@ TEST(Http1ResponseWriter, ReasonPhrasesOfTheGatewaysOwnAnswers) {
 
 TEST(Http1ResponseWriter, ALargeBodyIsCopiedWhole) {
   const std::string body(3 << 20, 'b');
-  const std::string wire = write_response(false, 200, {}, body, false);
+  const std::string wire = write_response({}, 200, {}, body);
   EXPECT_EQ(wire.size(), body.size() + std::string("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n"
                                                    "Content-Length: 3145728\r\n\r\n")
                                            .size());
