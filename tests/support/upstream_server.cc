@@ -11,6 +11,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "gateway/http1_response_writer.h"
+
 namespace hookguard::testing {
 namespace {
 
@@ -50,41 +52,6 @@ bool write_all(int fd, std::string_view data) {
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
-}
-
-const char* reason(int code) {
-  switch (code) {
-    case 100:
-      return "Continue";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 304:
-      return "Not Modified";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Status";
-  }
 }
 
 // Reads from fd into buf until `pred(buf)` holds; false on EOF, error or overflow.
@@ -383,7 +350,8 @@ void UpstreamServer::respond(int fd, const ReceivedRequest& req, bool keep_alive
 
   const bool no_body =
       req.method == "HEAD" || status == 204 || status == 304 || (status >= 100 && status < 200);
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                    std::string(gateway::http1::reason_phrase(status)) + "\r\n";
   out += "Content-Type: " + content_type + "\r\n";
   if (status != 204 && status != 304) {
     out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
