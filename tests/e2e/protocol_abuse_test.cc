@@ -16,11 +16,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +26,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/http_client.h"
+#include "tests/support/proc_stat.h"
 #include "tests/support/test_env.h"
 #include "tests/support/upstream_server.h"
 
@@ -589,24 +588,6 @@ TEST_F(ProtocolAbuse, HeadIsAnsweredWithoutABodyAndTheConnectionStaysInStep) {
   EXPECT_EQ(a.status, 200) << a.head << a.body;
 }
 
-// CPU time (user + system, all threads) that process `pid` uses during `window`.
-long process_cpu_ms_over(pid_t pid, milliseconds window) {
-  auto ticks = [pid] {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(f, line);
-    std::istringstream fields(line.substr(line.rfind(')') + 2));  // after "(comm)"
-    std::string skip;
-    for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
-    long user = 0, system = 0;
-    fields >> user >> system;
-    return user + system;
-  };
-  const long before = ticks();
-  std::this_thread::sleep_for(window);
-  return (ticks() - before) * 1000 / sysconf(_SC_CLK_TCK);
-}
-
 // A client that stops reading (a slow-read attack, or only a slow link) holds up no one: the
 // part of its answer that does not fit in the socket buffer waits in the library's write queue
 // while other clients are answered, and the slow client gets every byte, in order, when it
@@ -643,7 +624,7 @@ TEST(SlowReader, AnAnswerLargerThanTheSocketBufferWaitsWithoutHoldingUpOthersAnd
   // Nothing spins while the client does not read (Pistache's write loop retried EAGAIN at once
   // before upstream #1280; docs/stack-pitfalls.md): the whole process stays under a third of
   // one core for a second.
-  const long idle_ms = process_cpu_ms_over(gateway.pid(), milliseconds(1000));
+  const long idle_ms = cpu_ms_over(gateway.pid(), milliseconds(1000));
   EXPECT_LT(idle_ms, 330) << "the gateway burned " << idle_ms << " ms of CPU in 1 s while a "
                           << "client was not reading";
 

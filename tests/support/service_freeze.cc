@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/proc_stat.h"
+
 namespace hookguard::testing {
 namespace {
 
@@ -35,25 +37,6 @@ std::string comm_of(pid_t pid) {
   return comm;
 }
 
-// State letter and parent of a process, from /proc/<pid>/stat ("pid (comm) S ppid ..."); the
-// comm may contain spaces and parentheses, so parsing starts after the last ')'.
-struct ProcStat {
-  char state = '?';
-  pid_t ppid = 0;
-};
-
-std::optional<ProcStat> stat_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  const auto close_paren = line.rfind(')');
-  if (close_paren == std::string::npos || close_paren + 4 > line.size()) return std::nullopt;
-  ProcStat out;
-  out.state = line[close_paren + 2];
-  out.ppid = static_cast<pid_t>(std::atol(line.c_str() + close_paren + 4));
-  return out;
-}
-
 std::vector<pid_t> children_of(pid_t parent) {
   std::vector<pid_t> out;
   DIR* dir = opendir("/proc");
@@ -62,7 +45,7 @@ std::vector<pid_t> children_of(pid_t parent) {
     char* end = nullptr;
     const long pid = std::strtol(entry->d_name, &end, 10);
     if (end == entry->d_name || *end != '\0') continue;
-    auto stat = stat_of(static_cast<pid_t>(pid));
+    auto stat = proc_stat(static_cast<pid_t>(pid));
     if (stat && stat->ppid == parent) out.push_back(static_cast<pid_t>(pid));
   }
   closedir(dir);
@@ -158,7 +141,7 @@ ServiceFreeze::ServiceFreeze(FrozenService service, std::chrono::milliseconds ma
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
     const bool all_stopped = std::all_of(pids_.begin(), pids_.end(), [](pid_t pid) {
-      auto stat = stat_of(pid);
+      auto stat = proc_stat(pid);
       return !stat || stat->state == 'T';  // a process that exited cannot answer either
     });
     if (all_stopped) {
