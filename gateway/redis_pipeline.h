@@ -30,9 +30,8 @@ namespace hookguard::gateway {
 /// for its command only; but one that says the server cannot serve this connection any more
 /// (is_server_state_error: READONLY after a failover, ...) also closes the connection and opens
 /// the breaker, so that the next connection goes wherever the server's name points now. A
-/// NOSCRIPT error (the script cache is empty after a
-/// restart, failover or SCRIPT FLUSH) is answered by sending that command again with EVAL and the
-/// text.
+/// NOSCRIPT error (the script cache is empty after a restart, failover or SCRIPT FLUSH) is
+/// answered by sending that command again with EVAL and the text.
 class RedisPipeline {
  public:
   /// The reply, or an Error (code "redis_error") whose message says what failed.

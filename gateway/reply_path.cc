@@ -25,17 +25,18 @@ using namespace Pistache;
 // reused), so each connection gets a duplicate, owned with the Peer: any thread writes the
 // answer with one send(). What does not fit in the socket buffer goes to Pistache's queue, and
 // so does every answer after it until the queue has sent it, which keeps answers in order.
-class ReplySocket {
+class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
  public:
   /// The connection's reply socket, made on first use; on the reactor thread only (it touches
   /// the Peer's data map). Null when the peer cannot take direct writes.
   static std::shared_ptr<ReplySocket> of(Tcp::Peer& peer, Metrics* metrics) {
     static const std::string kKey = "hookguard.reply";
-    if (auto existing = peer.tryGetData(kKey))
+    if (auto existing = peer.tryGetData(kKey)) {
       return std::static_pointer_cast<ReplySocket>(existing);
+    }
     if (peer.ssl() != nullptr) return nullptr;  // TLS records are Pistache's to write
     const int fd = ::fcntl(peer.fd(), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return nullptr;  // out of descriptors: the queued path still works
+    if (fd < 0) return nullptr;  // out of descriptors: Pistache's queue still works
     auto socket = std::shared_ptr<ReplySocket>(new ReplySocket(fd, metrics));
     peer.putData(kKey, socket);
     return socket;
@@ -46,47 +47,36 @@ class ReplySocket {
   ReplySocket& operator=(const ReplySocket&) = delete;
 
   /// Sends `wire` (a whole response) from any thread; `close`: end the connection after it.
-  static void send(const std::shared_ptr<ReplySocket>& self, Tcp::Peer& peer, std::string wire,
-                   bool close) {
+  void send(Tcp::Peer& peer, const std::string& wire, bool close) {
+    std::lock_guard<std::mutex> lock(mu_);  // one answer at a time decides direct or queued
     std::size_t sent = 0;
-    if (self) {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      if (self->queued_.load(std::memory_order_acquire) == 0) {
-        const ssize_t n = ::send(self->fd_, wire.data(), wire.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n == static_cast<ssize_t>(wire.size())) {
-          if (self->metrics_) self->metrics_->count_direct_reply();
-          if (close) ::shutdown(self->fd_, SHUT_WR);
-          return;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return;  // the peer is gone
-        sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+    if (queued_.load(std::memory_order_acquire) == 0) {
+      const ssize_t n = ::send(fd_, wire.data(), wire.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n == static_cast<ssize_t>(wire.size())) {
+        if (metrics_) metrics_->count_direct_reply();
+        if (close) ::shutdown(fd_, SHUT_WR);
+        return;
       }
-      self->queued_.fetch_add(1, std::memory_order_acq_rel);
-      queue(self, peer, wire, sent, close);
-      return;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return;  // the peer is gone
+      sent = n > 0 ? static_cast<std::size_t>(n) : 0;
     }
-    queue(nullptr, peer, wire, 0, close);
+    // The rest waits in Pistache's queue, and so does every answer after it until it is sent.
+    queued_.fetch_add(1, std::memory_order_acq_rel);
+    if (metrics_) metrics_->count_queued_reply();
+    auto done = [self = shared_from_this(), close] {
+      if (close) ::shutdown(self->fd_, SHUT_WR);
+      self->queued_.fetch_sub(1, std::memory_order_acq_rel);
+    };
+    peer.send(RawBuffer(wire.substr(sent), wire.size() - sent))
+        .then([done](ssize_t) { done(); }, [done](std::exception_ptr&) { done(); });
   }
 
  private:
   ReplySocket(int fd, Metrics* metrics) : fd_(fd), metrics_(metrics) {}
 
-  // Under mu_ when `self` is set, so queued answers keep their order.
-  static void queue(const std::shared_ptr<ReplySocket>& self, Tcp::Peer& peer,
-                    const std::string& wire, std::size_t from, bool close) {
-    if (self && self->metrics_) self->metrics_->count_queued_reply();
-    auto done = [self, close] {
-      if (!self) return;
-      if (close) ::shutdown(self->fd_, SHUT_WR);
-      self->queued_.fetch_sub(1, std::memory_order_acq_rel);
-    };
-    peer.send(RawBuffer(wire.substr(from), wire.size() - from))
-        .then([done](ssize_t) { done(); }, [done](std::exception_ptr&) { done(); });
-  }
-
   const int fd_;
   Metrics* const metrics_;
-  std::mutex mu_;               // one answer at a time decides direct or queued
+  std::mutex mu_;
   std::atomic<int> queued_{0};  // answers in Pistache's queue, not yet sent
 };
 
@@ -113,8 +103,12 @@ void ReplyPath::send(int status, const policy::HeaderList& headers, std::string_
   auto peer = peer_.lock();
   if (!peer) return;    // the client left
   peer->setIdle(true);  // starts the keep-alive timer, as ResponseWriter::send does
-  ReplySocket::send(socket_, *peer, http1::write_response(framing_, status, headers, body),
-                    framing_.close);
+  const std::string wire = http1::write_response(framing_, status, headers, body);
+  if (socket_) {
+    socket_->send(*peer, wire, framing_.close);
+  } else {
+    peer->send(RawBuffer(wire, wire.size()));
+  }
 }
 
 }  // namespace hookguard::gateway

@@ -36,8 +36,6 @@ class ReplyPath {
   /// keep-alive); no body after HEAD. Does nothing when the client has left.
   void send(int status, const policy::HeaderList& headers, std::string_view body) const;
 
-  bool closes() const { return framing_.close; }
-
  private:
   std::weak_ptr<Pistache::Tcp::Peer> peer_;
   std::shared_ptr<ReplySocket> socket_;  // null: Pistache's queue only (TLS, no descriptor)
