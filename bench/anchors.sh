@@ -12,7 +12,8 @@
 #
 # hookguard copy: from the shared reference anchors (shared/bench/anchors.sh), kept here so the
 # repository is self-contained; bench/run.sh runs it next to hookguard in the same invocation.
-# Changes: set -euo pipefail and shellcheck fixes; ANCHORS selects anchors (default all three).
+# Changes: set -euo pipefail and shellcheck fixes; ANCHORS selects anchors (default all three);
+# each line also gives the whole machine's CPU per request and how busy the machine was.
 # The body is the one bench/run.sh sends to hookguard (same generator, same 1 KiB).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -82,22 +83,28 @@ export BODY_FILE="$run/body.json"
 python3 -c 'import sys; sys.stdout.write("{\"event_type\":\"push\",\"ref\":\"refs/heads/main\",\"pad\":\"" + "x"*(1024-60) + "\"}")' > "$BODY_FILE"
 SIG="sha256=$(openssl dgst -sha256 -hmac "$KEY" -r < "$BODY_FILE" | cut -d" " -f1)"
 export SIG
-echo "anchor,connections,rps,p50,p99,cpu_us_per_req"
+echo "anchor,connections,rps,p50,p99,cpu_us_per_req,machine_cpu_us_per_req,machine_busy_pct"
 # CPU seconds (utime+stime) of a process and its children, in clock ticks: the tier's own cost,
 # without wrk's or the upstream's.
 ticks() { local t=0 p; for p in $1 $(cat /proc/"$1"/task/*/children 2>/dev/null); do
   t=$(( t + $(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null || echo 0) )); done; echo $t; }
+# Busy and total ticks of the whole machine (/proc/stat): the tier, wrk and the upstream together.
+machine_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
 w() { # name url pid
-  local t0; t0=$(ticks "$3")
+  local t0 m0 m1; t0=$(ticks "$3"); read -r -a m0 < <(machine_ticks)
   out=$(wrk -t2 -c"$C" -d"${D}s" --latency -s "$here/post.lua" "$2" 2>&1) || true
-  local t1; t1=$(ticks "$3")
+  local t1; read -r -a m1 < <(machine_ticks); t1=$(ticks "$3")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   n=$(echo "$out" | awk '/requests in/ {print $1}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}'); p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   errors=$(echo "$out" | awk '/Socket errors/ {print $0}' | tr -d ',' | sed 's/^ *//')
-  cpu=$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / max(1, ${n:-0}), 1))")
-  echo "$1,$C,$rps,$p50,$p99,$cpu${non2xx:+,non2xx=$non2xx}${errors:+,$errors}"
+  per_req() { python3 -c "print(round($1 / $(getconf CLK_TCK) * 1e6 / max(1, ${n:-0}), 1))"; }
+  cpu=$(per_req $((t1 - t0))); mcpu=$(per_req $((m1[0] - m0[0])))
+  busy=$((100 * (m1[0] - m0[0]) / (m1[1] - m0[1])))
+  echo "$1,$C,$rps,$p50,$p99,$cpu,$mcpu,$busy${non2xx:+,non2xx=$non2xx}${errors:+,$errors}"
 }
 for a in ${ANCHORS:-direct nginx-proxy haproxy-full}; do
   case "$a" in

@@ -242,6 +242,27 @@ ticks() {
   echo "$t"
 }
 
+# Busy and total CPU ticks of the whole machine, from /proc/stat: user+nice+system+irq+softirq,
+# and those plus idle+iowait+steal.
+machine_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
+
+# µs of CPU per request: per_request TICKS REQUESTS
+per_request() {
+  python3 -c "print(round($1 / $(getconf CLK_TCK) * 1e6 / max(1, ${2:-0}), 1))"
+}
+
+# CPU ticks of PostgreSQL (the postmaster and its backends) and Redis: the per-request work
+# hookguard asks of them, which the HAProxy anchor does not do. Empty when either is not found.
+stores_ticks() {
+  local pg redis
+  pg="$(head -1 "$HOOKGUARD_PG_DATA/postmaster.pid" 2>/dev/null || true)"
+  redis="$(cat "$local_dir/redis/redis.pid" 2>/dev/null || true)"
+  [[ -n "$pg" && -n "$redis" ]] || return 0
+  echo $(($(ticks "$pg") + $(ticks "$redis")))
+}
+
 rows() { psql_bench -c 'SELECT count(*) FROM webhook_event_log'; }
 
 # Waits until the audit queue has drained: the row count stops moving (and reaches `min`).
@@ -263,10 +284,15 @@ drained_rows() {
 
 # One wrk run against hookguard; appends a CSV line to $csv and checks the rows it logged.
 wrk_hookguard() { # connections repeat
-  local c="$1" rep="$2" before t0 t1 out rps n p50 p99 non2xx errs cpu after delta
+  local c="$1" rep="$2" before t0 t1 m0 m1 s0 s1 out rps n p50 p99 non2xx errs cpu after delta
+  local mcpu busy stores=""
   before="$(rows)"
   t0="$(ticks "$hg_pid")"
+  s0="$(stores_ticks)"
+  read -r -a m0 < <(machine_ticks)
   out="$(wrk -t"$WRK_THREADS" -c"$c" -d"${D}s" --latency -s "$here/post.lua" "$url" 2>&1)" || true
+  read -r -a m1 < <(machine_ticks)
+  s1="$(stores_ticks)"
   t1="$(ticks "$hg_pid")"
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   n="$(awk '/requests in/ {print $1}' <<<"$out")"
@@ -274,12 +300,16 @@ wrk_hookguard() { # connections repeat
   p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
   non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
   errs="$(awk '/Socket errors/' <<<"$out" | tr -d ',' | sed 's/^ *//')"
-  cpu="$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / max(1, ${n:-0}), 1))")"
+  cpu="$(per_request $((t1 - t0)) "$n")"
+  mcpu="$(per_request $((m1[0] - m0[0])) "$n")"
+  busy=$((100 * (m1[0] - m0[0]) / (m1[1] - m0[1])))
+  if [[ -n "$s0" && -n "$s1" ]]; then stores="$(per_request $((s1 - s0)) "$n")"; fi
   after="$(drained_rows $((before + ${n:-0})))"
   delta=$((after - before))
   # wrk counts only responses that completed; requests still in flight when it stops (at most
   # one per connection) were received and logged by hookguard but are not in wrk's count.
-  echo "hookguard,$c,$rep,$rps,$p50,$p99,$cpu,${n:-0},$delta,${non2xx:-0},${errs:-}" >>"$csv"
+  echo "hookguard,$c,$rep,$rps,$p50,$p99,$cpu,$mcpu,$busy,$stores,${n:-0},$delta,${non2xx:-0},${errs:-}" \
+    >>"$csv"
   log "hookguard c=$c #$rep: $rps rps p50 $p50 p99 $p99, wrk completed ${n:-0}, rows +$delta" \
     "${non2xx:+non2xx=$non2xx }${errs}"
 }
@@ -288,9 +318,9 @@ run_anchors() { # connections repeat
   local c="$1" rep="$2" line
   while IFS= read -r line; do
     [[ "$line" == anchor,* || -z "$line" ]] && continue
-    # anchor,connections,rps,p50,p99,cpu[,non2xx=..][,Socket errors..]
-    IFS=, read -r a conns rps p50 p99 cpu extra <<<"$line"
-    echo "$a,$conns,$rep,$rps,$p50,$p99,$cpu,,,,${extra:-}" >>"$csv"
+    # anchor,connections,rps,p50,p99,cpu,machine_cpu,machine_busy[,non2xx=..][,Socket errors..]
+    IFS=, read -r a conns rps p50 p99 cpu mcpu busy extra <<<"$line"
+    echo "$a,$conns,$rep,$rps,$p50,$p99,$cpu,$mcpu,$busy,,,,,${extra:-}" >>"$csv"
     log "$a c=$conns #$rep: $rps rps p50 $p50 p99 $p99${extra:+ $extra}"
   done < <(bash "$here/anchors.sh" "$D" "$c")
 }
@@ -315,21 +345,25 @@ start_floors() {
 
 # The stack's floor rows: same wrk load as hookguard, against floor_bench's two modes.
 run_floors() { # connections repeat
-  local c="$1" rep="$2" name pid port t0 t1 out rps n p50 p99 cpu i
+  local c="$1" rep="$2" name pid port t0 t1 m0 m1 out rps n p50 p99 cpu mcpu busy i
   for i in 0 1; do
     name=(pistache-floor forward-floor)
     pid="${floor_pids[$i]}"
     port=$((FLOOR_PORT + i))
     t0="$(ticks "$pid")"
+    read -r -a m0 < <(machine_ticks)
     out="$(wrk -t"$WRK_THREADS" -c"$c" -d"${D}s" --latency -s "$here/post.lua" \
       "http://127.0.0.1:$port/webhooks/floor" 2>&1)" || true
+    read -r -a m1 < <(machine_ticks)
     t1="$(ticks "$pid")"
     rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
     n="$(awk '/requests in/ {print $1}' <<<"$out")"
     p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
     p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-    cpu="$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / max(1, ${n:-0}), 1))")"
-    echo "${name[$i]},$c,$rep,$rps,$p50,$p99,$cpu,,,," >>"$csv"
+    cpu="$(per_request $((t1 - t0)) "$n")"
+    mcpu="$(per_request $((m1[0] - m0[0])) "$n")"
+    busy=$((100 * (m1[0] - m0[0]) / (m1[1] - m0[1])))
+    echo "${name[$i]},$c,$rep,$rps,$p50,$p99,$cpu,$mcpu,$busy,,,,," >>"$csv"
     log "${name[$i]} c=$c #$rep: $rps rps p50 $p50 p99 $p99"
   done
 }
@@ -411,28 +445,35 @@ profile() {
 
 print_table() {
   python3 - "$csv" <<'PY'
-import csv, statistics, sys
+import csv, math, statistics, sys
 def ms(v):
     v = v.strip()
     for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
         if v.endswith(unit):
             return float(v[: -len(unit)]) * f
     return float("nan")
+def num(v):
+    return float(v) if v.strip() else float("nan")
+def median(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    return statistics.median(xs) if xs else float("nan")
+# per run: rps, p50, p99, own CPU, machine CPU, machine busy %, PostgreSQL + Redis CPU
 runs = {}
 for r in csv.reader(open(sys.argv[1])):
     if not r or r[0] == "target" or not r[3]:
         continue
     runs.setdefault((r[0], int(r[1])), []).append(
-        (float(r[3]), ms(r[4]), ms(r[5]), float(r[6] or "nan")))
+        (float(r[3]), ms(r[4]), ms(r[5]), num(r[6]), num(r[7]), num(r[8]), num(r[9])))
 order = ["direct", "nginx-proxy", "haproxy-full", "pistache-floor", "forward-floor", "hookguard"]
 med = {}
-print(f"| target | conns | rps | p50 ms | p99 ms | CPU µs/req (own) | runs |")
-print(f"|---|---:|---:|---:|---:|---:|---:|")
+print("| target | conns | rps | p50 ms | p99 ms | CPU µs/req (own) | machine CPU µs/req | busy % | runs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for (t, c) in sorted(runs, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else 9)):
     v = runs[(t, c)]
-    m = tuple(statistics.median(x[i] for x in v) for i in range(4))
+    m = tuple(median(x[i] for x in v) for i in range(7))
     med[(t, c)] = m
-    print(f"| {t} | {c} | {m[0]:,.0f} | {m[1]:.2f} | {m[2]:.2f} | {m[3]:.1f} | {len(v)} |")
+    print(f"| {t} | {c} | {m[0]:,.0f} | {m[1]:.2f} | {m[2]:.2f} | {m[3]:.1f} | {m[4]:.1f} |"
+          f" {m[5]:.0f} | {len(v)} |")
 print()
 # Paired too: each hookguard run against the HAProxy run right after it (same repeat), which
 # cancels most of the load that other work on the machine adds; then the median of the pairs.
@@ -449,6 +490,19 @@ for c in sorted({c for (_, c) in med}):
         print(f"hookguard / haproxy-full at {c} connections: rps x{h[0] / x[0]:.2f}"
               f" (paired x{pr:.2f}; target >= 0.8 at 64), p99 x{h[2] / x[2]:.2f}"
               f" (paired x{pp:.2f}; target <= 2)")
+# While the machine is CPU-bound, rate = CPU / (CPU per request, everything on the machine
+# included). HAProxy's anchor keeps its rate counters in process memory and logs nothing;
+# hookguard makes one Redis call and writes one PostgreSQL row per request. A gateway exactly
+# as cheap as HAProxy that did that work too would cost HAProxy's machine CPU per request plus
+# the stores' share: that ratio is the most any gateway doing this work can reach here.
+for c in sorted({c for (_, c) in med}):
+    h, x = med.get(("hookguard", c)), med.get(("haproxy-full", c))
+    if h and x and not math.isnan(h[6]) and not math.isnan(x[4]):
+        print(f"machine CPU per request at {c} connections: haproxy-full {x[4]:.0f} µs"
+              f" (busy {x[5]:.0f} %), hookguard {h[4]:.0f} µs (busy {h[5]:.0f} %), of which"
+              f" PostgreSQL + Redis {h[6]:.0f} µs; HAProxy's cost plus that store work:"
+              f" x{x[4] / (x[4] + h[6]):.2f} of its rate (the ceiling for this work while the"
+              f" machine is CPU-bound)")
 PY
 }
 
@@ -464,7 +518,7 @@ main() {
   local load_before load_after
   load_before="$(uptime)"
   log "load before: $load_before"
-  echo "target,connections,repeat,rps,p50,p99,cpu_us_per_req,wrk_completed,rows_added,non2xx,errors" \
+  echo "target,connections,repeat,rps,p50,p99,cpu_us_per_req,machine_cpu_us_per_req,machine_busy_pct,stores_cpu_us_per_req,wrk_completed,rows_added,non2xx,errors" \
     >"$csv"
   local rep c
   for ((rep = 1; rep <= R; rep++)); do
@@ -502,7 +556,7 @@ import csv, sys
 n = d = 0
 for r in csv.reader(open(sys.argv[1])):
     if r and r[0] == "hookguard":
-        n += int(r[7]); d += int(r[8])
+        n += int(r[10]); d += int(r[11])
 print(f"audit rows (wrk runs): wrk completed {n}, webhook_event_log gained {d}: "
       f"missing {max(0, n - d)}, extra {d - n} (requests in flight when wrk stopped; "
       f"wrk does not count them, hookguard logged them)")
