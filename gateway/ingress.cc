@@ -183,7 +183,7 @@ void Ingress::handle(InboundRequest inbound, Respond respond) const {
   ex->audit = deps_.audit;
   auto& row = ex->row;
   row.created_unix_us = request.arrived_unix_ms * 1000;
-  row.request_id = policy::generate_uuid_v4();
+  row.request_id = policy::generate_uuid_v7(request.arrived_unix_ms);
   row.method = request.method;
   row.payload_size_bytes = static_cast<std::int64_t>(request.body.size());
   row.peer_ip = request.peer;

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -154,29 +155,54 @@ std::string generate_secret(SignatureScheme scheme) {
   return random_base62(43);
 }
 
-std::string generate_uuid_v4() {
-  // One RAND_bytes call per 256 ids: request ids are made on every request, and each call into
-  // OpenSSL's DRBG costs a lock and a getpid() fork check.
+namespace {
+
+// 16 bytes from a per-thread pool: one RAND_bytes call per 256 ids. Request ids are made on
+// every request, and each call into OpenSSL's DRBG costs a lock and a getpid() fork check.
+std::array<unsigned char, 16> pooled_random_16() {
   thread_local std::array<unsigned char, 4096> pool;
   thread_local std::size_t used = pool.size();
   if (used == pool.size()) {
     if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) std::abort();
     used = 0;
   }
-  unsigned char b[16];
-  std::memcpy(b, pool.data() + used, sizeof b);
-  std::memset(pool.data() + used, 0, sizeof b);
-  used += sizeof b;
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // RFC 9562 §5.4: version 4
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // variant 10
+  std::array<unsigned char, 16> b;
+  std::memcpy(b.data(), pool.data() + used, b.size());
+  std::memset(pool.data() + used, 0, b.size());
+  used += b.size();
+  return b;
+}
+
+// The canonical 8-4-4-4-12 text of a UUID whose version and variant bits are already set.
+std::string uuid_text(const std::array<unsigned char, 16>& b) {
   std::string out(36, '-');
   std::size_t pos = 0;
-  for (std::size_t i = 0; i < sizeof b; ++i) {
+  for (const unsigned char byte : b) {
     if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-    out[pos++] = kHexDigits[b[i] >> 4];
-    out[pos++] = kHexDigits[b[i] & 0xf];
+    out[pos++] = kHexDigits[byte >> 4];
+    out[pos++] = kHexDigits[byte & 0xf];
   }
   return out;
+}
+
+}  // namespace
+
+std::string generate_uuid_v4() {
+  auto b = pooled_random_16();
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // RFC 9562 §5.4: version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // variant 10
+  return uuid_text(b);
+}
+
+std::string generate_uuid_v7(std::int64_t unix_ms) {
+  auto b = pooled_random_16();
+  // RFC 9562 §5.7: the 48-bit big-endian Unix time in milliseconds, then 74 random bits.
+  const auto ms = std::min(static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0)),
+                           (std::uint64_t{1} << 48) - 1);
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x70);  // version 7
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // variant 10
+  return uuid_text(b);
 }
 
 }  // namespace hookguard::policy

@@ -75,6 +75,33 @@ TEST_F(IngressE2E, UnknownKeyGets404JsonAndOneLogRow) {
   EXPECT_EQ(row["webhook_key"], "wh_doesnotexist");
 }
 
+// Request ids are UUID v7 of the arrival time (time-ordered, so the log's unique index grows at
+// its right edge); the answer, the upstream and the log row carry the same id.
+TEST_F(IngressE2E, RequestIdsAreUuidV7OfTheArrivalTimeInIncreasingOrder) {
+  start_gateway();
+  auto unix_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  std::string previous;
+  for (int i = 0; i < 3; ++i) {
+    const auto before = unix_ms();
+    auto r = post("wh_doesnotexist", "{}");
+    const auto after = unix_ms();
+    const std::string id(r.headers.get("X-Request-Id").value_or(""));
+    ASSERT_EQ(id.size(), 36u) << id;
+    EXPECT_EQ(id[14], '7') << id;
+    const auto ms = std::stoll(id.substr(0, 8) + id.substr(9, 4), nullptr, 16);
+    EXPECT_GE(ms, before) << id;
+    EXPECT_LE(ms, after) << id;
+    EXPECT_LT(previous, id);
+    EXPECT_EQ(row_of(r)["request_id"], id);
+    previous = id;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
 // Verifies that a disabled trigger cannot be told apart from an unknown key on the wire.
 TEST_F(IngressE2E, DisabledTriggerAnswersExactlyLikeAnUnknownKey) {
   auto spec = basic_trigger("disabled", upstream_.url("/"));

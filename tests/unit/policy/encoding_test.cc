@@ -103,6 +103,42 @@ TEST(UuidV4, StaysUniqueAcrossPoolRefills) {
   }
 }
 
+TEST(UuidV7, CarriesTheMillisecondsInItsFirst48BitsThenVersionVariantAndRandomBits) {
+  const std::int64_t ms = 0x0193'4567'89abLL;  // 2024-11-..., any value below 2^48
+  const std::string uuid = generate_uuid_v7(ms);
+  ASSERT_EQ(uuid.size(), 36u);
+  for (std::size_t i : {8u, 13u, 18u, 23u}) EXPECT_EQ(uuid[i], '-');
+  EXPECT_EQ(uuid.substr(0, 13), "01934567-89ab");
+  EXPECT_EQ(uuid[14], '7');
+  EXPECT_NE(std::string_view("89ab").find(uuid[19]), std::string_view::npos);
+  EXPECT_EQ(uuid.find_first_not_of("0123456789abcdef-"), std::string::npos) << uuid;
+  EXPECT_NE(generate_uuid_v7(ms), uuid) << "the last 74 bits are random";
+}
+
+// The request log's unique index relies on this: a later millisecond sorts after an earlier one,
+// as text and as PostgreSQL's uuid (both compare the bytes in order).
+TEST(UuidV7, IdsOfLaterMillisecondsSortAfterEarlierOnes) {
+  std::string previous = generate_uuid_v7(1'700'000'000'000);
+  for (std::int64_t ms = 1'700'000'000'001; ms < 1'700'000'000'300; ++ms) {
+    const std::string next = generate_uuid_v7(ms);
+    EXPECT_LT(previous, next) << ms;
+    previous = next;
+  }
+  EXPECT_LT(generate_uuid_v7(0x00ff'ffff'ffffLL), generate_uuid_v7(0x0100'0000'0000LL));
+}
+
+TEST(UuidV7, ClampsTimesOutsideItsFortyEightBits) {
+  EXPECT_EQ(generate_uuid_v7(-5).substr(0, 13), "00000000-0000");
+  EXPECT_EQ(generate_uuid_v7(std::int64_t{1} << 50).substr(0, 13), "ffffffff-ffff");
+}
+
+TEST(UuidV7, StaysUniqueWithinOneMillisecondAcrossPoolRefills) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_TRUE(seen.insert(generate_uuid_v7(1'700'000'000'000)).second);
+  }
+}
+
 TEST(GenerateSecret, IsBase62ForMostSchemesAndWhsecBase64ForStandardWebhooks) {
   for (auto scheme : {SignatureScheme::kGeneric, SignatureScheme::kGithub, SignatureScheme::kStripe,
                       SignatureScheme::kSlack, SignatureScheme::kShopify}) {
