@@ -31,6 +31,7 @@ struct RedisPipeline::Impl {
     std::string key;
     std::vector<std::string> args;
     Done done;
+    Prepare prepare;
   };
 
   RedisEndpoint& endpoint;
@@ -76,6 +77,13 @@ struct RedisPipeline::Impl {
             queue.begin() + static_cast<std::ptrdiff_t>(std::min(queue.size(), kMaxBatch));
         batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(end));
         queue.erase(queue.begin(), end);
+      }
+      for (Command& c : batch) {
+        if (!c.prepare) continue;
+        try {
+          c.prepare(c.args);
+        } catch (...) {
+        }
       }
       auto results = run_batch(batch);
       batches.fetch_add(1, std::memory_order_relaxed);
@@ -175,7 +183,7 @@ RedisPipeline::RedisPipeline(RedisEndpoint& endpoint, std::size_t max_queued)
 RedisPipeline::~RedisPipeline() { stop(); }
 
 void RedisPipeline::eval(const RedisScript& script, std::string key, std::vector<std::string> args,
-                         Done done) {
+                         Done done, Prepare prepare) {
   Impl& impl = *impl_;
   const char* refused = nullptr;
   bool notify = false;
@@ -186,8 +194,8 @@ void RedisPipeline::eval(const RedisScript& script, std::string key, std::vector
     } else if (impl.queue.size() >= impl.max_queued) {
       refused = "redis: pipeline queue full";
     } else {
-      impl.queue.push_back(
-          Impl::Command{&script, std::move(key), std::move(args), std::move(done)});
+      impl.queue.push_back(Impl::Command{&script, std::move(key), std::move(args), std::move(done),
+                                         std::move(prepare)});
       if (!impl.started) {
         try {
           impl.thread = std::thread([&impl] { impl.run(); });

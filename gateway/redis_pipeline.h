@@ -36,6 +36,10 @@ class RedisPipeline {
  public:
   /// The reply, or an Error (code "redis_error") whose message says what failed.
   using Done = std::function<void(Result<RedisReplyPtr>)>;
+  /// Runs on the pipeline thread once the command has left the queue, before it is written; it
+  /// may change the command's arguments (a caller that merges work into a queued command learns
+  /// there that no more can join it). Not run when the command is refused at eval().
+  using Prepare = std::function<void(std::vector<std::string>& args)>;
   /// Commands sent in one write at most; the rest wait for the next round.
   static constexpr std::size_t kMaxBatch = 512;
 
@@ -50,8 +54,9 @@ class RedisPipeline {
   /// Queues EVALSHA <script.sha> 1 <key> <args...> (binary-safe). `done` runs exactly once: on
   /// the pipeline thread, or inline with an error when the queue is full or the pipeline is
   /// stopped. A callback may call eval() again: the command goes into a later batch. An
-  /// exception thrown by `done` is swallowed. `script` must outlive the pipeline.
-  void eval(const RedisScript& script, std::string key, std::vector<std::string> args, Done done);
+  /// exception thrown by `done` or `prepare` is swallowed. `script` must outlive the pipeline.
+  void eval(const RedisScript& script, std::string key, std::vector<std::string> args, Done done,
+            Prepare prepare = {});
 
   /// Refuses new commands, answers every queued one (sending it, behind the breaker), then
   /// joins the thread. Idempotent and thread-safe. From a callback (on the pipeline thread) it

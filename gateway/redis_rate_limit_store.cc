@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,11 +26,19 @@ namespace {
 // queries that could leave that range. Redis TIME (not the caller's clock) makes every gateway
 // instance agree on the window. Both counter keys are derived from KEYS[1], whose hash tag puts
 // them in its cluster slot. Replies are integers only: Redis truncates Lua numbers. A counter
-// gets its expiry when its first INCR creates it (start + 2 windows at the earliest, so it still
-// serves as the previous window): a PEXPIRE on every call cost Redis a sixth of the script.
+// gets its expiry when its first INCRBY creates it (start + 2 windows at the earliest, so it
+// still serves as the previous window): a PEXPIRE on every call cost Redis a sixth of the script.
+//
+// ARGV[3] (default 1) is a number of hits arriving together, decided as that many calls in a row
+// at the same Redis time would be: each allowed hit adds `window` to the scaled estimate, so the
+// first `allowed` of them pass and the rest wait as one more hit would after those. The reply:
+// {allowed, remaining after the first allowed hit (0 when none), reset s, retry-after s of the
+// refused ones (0 when none), now ms, previous count, current count before these hits}; with
+// one hit, {1, remaining, ...} or {0, 0, ...}, as evaluate_window answers.
 constexpr std::string_view kScript = R"lua(
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local hits = tonumber(ARGV[3]) or 1
 local function idiv(a, b)
   local q = math.floor(a / b)
   if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
@@ -49,19 +59,28 @@ local left = window - elapsed
 local scaled = prev * left + cur * window
 local reset = idiv(left + 999, 1000)
 if reset < 1 then reset = 1 end
-if scaled + window <= limit * window then
-  if redis.call('INCR', cur_key) == 1 then redis.call('PEXPIRE', cur_key, 2 * window) end
-  return {1, idiv(limit * window - scaled - window, window), reset, 0, now, prev, cur}
+local allowed = 0
+local remaining = 0
+local room = limit * window - scaled
+if room >= window then
+  allowed = idiv(room, window)
+  if allowed > hits then allowed = hits end
+  remaining = idiv(room - window, window)
+  if redis.call('INCRBY', cur_key, allowed) == allowed then
+    redis.call('PEXPIRE', cur_key, 2 * window)
+  end
 end
+if allowed == hits then return {allowed, remaining, reset, 0, now, prev, cur} end
+local counted = cur + allowed
 local wait
-if cur + 1 <= limit then
-  wait = window - idiv((limit - cur - 1) * window, prev) - elapsed
+if counted + 1 <= limit then
+  wait = window - idiv((limit - counted - 1) * window, prev) - elapsed
 else
-  wait = left + window - idiv((limit - 1) * window, cur)
+  wait = left + window - idiv((limit - 1) * window, counted)
 end
 local retry = idiv(wait + 999, 1000)
 if retry < 1 then retry = 1 end
-return {0, 0, reset, retry, now, prev, cur}
+return {allowed, remaining, reset, retry, now, prev, cur}
 )lua";
 
 constexpr std::size_t kScriptReplySize = 7;
@@ -115,6 +134,7 @@ std::atomic<std::uint64_t> g_next_store_id{1};
 
 struct RedisRateLimitStore::Impl {
   using Admission = RedisEndpoint::Admission;
+  using Done = std::function<void(policy::RateLimitReply)>;
 
   // The breaker is shared by all threads: one thread's failure makes every thread fail fast,
   // so a dead Redis costs one timeout per breaker period instead of one per request and thread.
@@ -158,11 +178,12 @@ struct RedisRateLimitStore::Impl {
   }
 
   Result<RedisReplyPtr> run_script(RedisConnection& connection, const policy::RateLimitQuery& query,
-                                   std::int64_t window_ms) {
+                                   std::int64_t window_ms, std::size_t hits) {
     const std::string limit = std::to_string(query.limit);
     const std::string window = std::to_string(window_ms);
+    const std::string count = std::to_string(hits);
     const std::string key = redis.options().key_prefix + query.key;
-    auto reply = connection.eval(script, key, {limit, window});
+    auto reply = connection.eval(script, key, {limit, window, count});
     if (!reply) return reply;
     if ((*reply)->type == REDIS_REPLY_ERROR) {
       return fail("rate_limit_store_error", redis_error_text(**reply));
@@ -186,22 +207,31 @@ struct RedisRateLimitStore::Impl {
     return reply;
   }
 
-  // The script's reply as the port's answer (filling `trace` when not null); nullopt for a reply
-  // of any other shape. Shared by the blocking and the pipelined path.
-  static std::optional<policy::RateLimitReply> parse(const redisReply& r, std::int64_t limit,
-                                                     RedisHitTrace* trace) {
-    if (r.type != REDIS_REPLY_ARRAY || r.elements != kScriptReplySize ||
-        std::any_of(r.element, r.element + r.elements,
-                    [](const redisReply* e) { return e->type != REDIS_REPLY_INTEGER; })) {
-      return std::nullopt;
+  // Whether `r` has the script's shape: an array of kScriptReplySize integers.
+  static bool is_script_reply(const redisReply& r) {
+    return r.type == REDIS_REPLY_ARRAY && r.elements == kScriptReplySize &&
+           std::all_of(r.element, r.element + r.elements,
+                       [](const redisReply* e) { return e->type == REDIS_REPLY_INTEGER; });
+  }
+
+  // The verdicts of a call that decided `hits` hits, in their order (filling `trace` when not
+  // null); nullopt for a reply of any other shape.
+  static std::optional<std::vector<policy::RateLimitReply>> split(const redisReply& r,
+                                                                  std::int64_t limit,
+                                                                  std::size_t hits,
+                                                                  RedisHitTrace* trace) {
+    if (!is_script_reply(r)) return std::nullopt;
+    const std::int64_t allowed = r.element[0]->integer;
+    std::vector<policy::RateLimitReply> out(hits);
+    for (std::size_t i = 0; i < hits; ++i) {
+      const auto n = static_cast<std::int64_t>(i);
+      out[i].kind = n < allowed ? policy::RateLimitReply::Kind::kAllowed
+                                : policy::RateLimitReply::Kind::kLimited;
+      out[i].limit = limit;
+      out[i].remaining = n < allowed ? r.element[1]->integer - n : 0;
+      out[i].reset_seconds = r.element[2]->integer;
+      out[i].retry_after_seconds = n < allowed ? 0 : r.element[3]->integer;
     }
-    policy::RateLimitReply out;
-    out.kind = r.element[0]->integer == 1 ? policy::RateLimitReply::Kind::kAllowed
-                                          : policy::RateLimitReply::Kind::kLimited;
-    out.limit = limit;
-    out.remaining = r.element[1]->integer;
-    out.reset_seconds = r.element[2]->integer;
-    out.retry_after_seconds = r.element[3]->integer;
     if (trace != nullptr) {
       trace->now_ms = r.element[4]->integer;
       trace->counts.previous = r.element[5]->integer;
@@ -210,49 +240,106 @@ struct RedisRateLimitStore::Impl {
     return out;
   }
 
-  policy::RateLimitReply hit(const policy::RateLimitQuery& query, RedisHitTrace* trace) {
-    if (!valid(query)) return store_error(query.limit, "invalid rate-limit query");
+  std::vector<policy::RateLimitReply> hit_many(const policy::RateLimitQuery& query,
+                                               std::size_t hits, RedisHitTrace* trace) {
+    auto refuse = [&](const std::string& message) {
+      std::vector<policy::RateLimitReply> out;
+      for (std::size_t i = 0; i < hits; ++i) out.push_back(store_error(query.limit, message));
+      return out;
+    };
+    if (!valid(query)) return refuse("invalid rate-limit query");
+    if (hits == 0) return {};
     const Admission admission = redis.admit();
-    if (admission == Admission::kRefused) return store_error(query.limit, "redis: circuit open");
-    auto fail_with = [&](RedisConnection* connection, std::string message) {
+    if (admission == Admission::kRefused) return refuse("redis: circuit open");
+    auto fail_with = [&](RedisConnection* connection, const std::string& message) {
       failed(connection, admission);
-      return store_error(query.limit, std::move(message));
+      return refuse(message);
     };
 
     auto connection = ready_connection();
-    if (!connection) return fail_with(nullptr, std::move(connection.error().message));
-    auto reply = run_script(**connection, query, query.window_seconds * 1000);
-    if (!reply) return fail_with(*connection, std::move(reply.error().message));
+    if (!connection) return fail_with(nullptr, connection.error().message);
+    auto reply = run_script(**connection, query, query.window_seconds * 1000, hits);
+    if (!reply) return fail_with(*connection, reply.error().message);
 
-    auto parsed = parse(**reply, query.limit, trace);
-    if (!parsed) return fail_with(*connection, "redis: unexpected script reply");
+    auto decided = split(**reply, query.limit, hits, trace);
+    if (!decided) return fail_with(*connection, "redis: unexpected script reply");
     redis.succeeded(admission);
-    return std::move(*parsed);
+    return std::move(*decided);
   }
 
-  void hit_async(policy::RateLimitQuery query, std::function<void(policy::RateLimitReply)> done) {
+  // Hits of one key (with one limit and window) that arrive while its script call waits in the
+  // pipeline queue ride on that call, ARGV[3] saying how many there are: a burst costs Redis one
+  // script call per key and round trip instead of one per hit. A group is open (in open_groups)
+  // until the pipeline takes its call, or answers it without sending; then its hits are fixed.
+  struct HitGroup {
+    std::int64_t limit = 0;
+    std::vector<Done> waiting;  // in arrival order; appended only while open, under groups_mu
+  };
+  std::mutex groups_mu;
+  std::unordered_map<std::string, std::shared_ptr<HitGroup>> open_groups;  // guarded by groups_mu
+
+  void close(const std::string& id, const std::shared_ptr<HitGroup>& group) {
+    std::lock_guard lock(groups_mu);
+    const auto it = open_groups.find(id);
+    if (it != open_groups.end() && it->second == group) open_groups.erase(it);
+  }
+
+  void hit_async(policy::RateLimitQuery query, Done done) {
     if (!valid(query)) {
       done(store_error(query.limit, "invalid rate-limit query"));
       return;
     }
-    std::vector<std::string> args{std::to_string(query.limit),
-                                  std::to_string(query.window_seconds * 1000)};
-    pipeline.eval(script, redis.options().key_prefix + query.key, std::move(args),
-                  [this, limit = query.limit, done = std::move(done)](Result<RedisReplyPtr> reply) {
-                    done(pipelined_answer(reply, limit));
-                  });
+    std::string key = redis.options().key_prefix + query.key;
+    std::string limit = std::to_string(query.limit);
+    std::string window = std::to_string(query.window_seconds * 1000);
+    std::string id = limit + ' ' + window + ' ' + key;
+    auto group = std::make_shared<HitGroup>();
+    {
+      std::lock_guard lock(groups_mu);
+      auto& open = open_groups[id];
+      if (open) {
+        open->waiting.push_back(std::move(done));
+        return;
+      }
+      open = group;
+      group->limit = query.limit;
+      group->waiting.push_back(std::move(done));
+    }
+    pipeline.eval(
+        script, std::move(key), {std::move(limit), std::move(window), "1"},
+        [this, id, group](Result<RedisReplyPtr> reply) {
+          close(id, group);
+          answer(reply, *group);
+        },
+        [this, id, group](std::vector<std::string>& args) {
+          close(id, group);
+          args[2] = std::to_string(group->waiting.size());
+        });
   }
 
   // Unlike hit(), an error reply (OOM, BUSY, a script error) or a reply of another shape is a
-  // store error for this hit only and does not open the breaker: the round trip itself worked,
-  // the connection is still in step, and the pipeline already told the breaker so for the whole
-  // batch. Transport failures and server-state errors (READONLY, ...) opened it there.
-  policy::RateLimitReply pipelined_answer(const Result<RedisReplyPtr>& reply, std::int64_t limit) {
-    if (!reply) return store_error(limit, reply.error().message);
-    if ((*reply)->type == REDIS_REPLY_ERROR) return store_error(limit, redis_error_text(**reply));
-    auto parsed = parse(**reply, limit, nullptr);
-    if (!parsed) return store_error(limit, "redis: unexpected script reply");
-    return std::move(*parsed);
+  // store error for these hits only and does not open the breaker: the round trip itself
+  // worked, the connection is still in step, and the pipeline already told the breaker so for
+  // the whole batch. Transport failures and server-state errors (READONLY, ...) opened it there.
+  void answer(const Result<RedisReplyPtr>& reply, HitGroup& group) {
+    const std::size_t hits = group.waiting.size();
+    std::optional<std::vector<policy::RateLimitReply>> decided;
+    std::string error;
+    if (!reply) {
+      error = reply.error().message;
+    } else if ((*reply)->type == REDIS_REPLY_ERROR) {
+      error = redis_error_text(**reply);
+    } else {
+      decided = split(**reply, group.limit, hits, nullptr);
+      if (!decided) error = "redis: unexpected script reply";
+    }
+    for (std::size_t i = 0; i < hits; ++i) {
+      // One caller's exception must not leave the others of its group unanswered.
+      try {
+        group.waiting[i](decided ? std::move((*decided)[i]) : store_error(group.limit, error));
+      } catch (...) {
+      }
+    }
   }
 
   bool ping() {
@@ -280,12 +367,17 @@ RedisRateLimitStore::RedisRateLimitStore(RedisOptions options)
 RedisRateLimitStore::~RedisRateLimitStore() = default;
 
 policy::RateLimitReply RedisRateLimitStore::hit(const policy::RateLimitQuery& query) {
-  return impl_->hit(query, nullptr);
+  return impl_->hit_many(query, 1, nullptr).front();
 }
 
 policy::RateLimitReply RedisRateLimitStore::hit(const policy::RateLimitQuery& query,
                                                 RedisHitTrace* trace) {
-  return impl_->hit(query, trace);
+  return impl_->hit_many(query, 1, trace).front();
+}
+
+std::vector<policy::RateLimitReply> RedisRateLimitStore::hit_many(
+    const policy::RateLimitQuery& query, std::size_t hits, RedisHitTrace* trace) {
+  return impl_->hit_many(query, hits, trace);
 }
 
 void RedisRateLimitStore::hit_async(policy::RateLimitQuery query,

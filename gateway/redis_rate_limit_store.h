@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gateway/redis_connection.h"
 #include "policy/ports.h"
@@ -22,7 +23,9 @@ struct RedisHitTrace {
 /// Sliding-window counter in Redis (EVALSHA, NOSCRIPT -> EVAL, Redis TIME). hit() uses one
 /// hiredis context per calling thread (hiredis is not thread-safe); a failed context is freed and
 /// rebuilt later. hit_async() queues the script on the store's RedisPipeline (one thread, one
-/// connection, started by the first call), which shares the store's circuit breaker.
+/// connection, started by the first call), which shares the store's circuit breaker; hits of
+/// one key that arrive while its call is still queued join that call (one script run decides
+/// them all, in arrival order, exactly as that many calls in a row would).
 class RedisRateLimitStore final : public policy::RateLimitStore {
  public:
   explicit RedisRateLimitStore(RedisOptions options);
@@ -38,6 +41,11 @@ class RedisRateLimitStore final : public policy::RateLimitStore {
                  std::function<void(policy::RateLimitReply)> done) override;
   /// hit(), also filling `trace` (when not null) from a successful script call.
   policy::RateLimitReply hit(const policy::RateLimitQuery& query, RedisHitTrace* trace);
+  /// `hits` hits of `query` decided by one script call, as that many hit() calls in a row at
+  /// the same Redis time would be: the verdicts in order (what hit_async does for the hits that
+  /// join one call). `trace` gets the time and the counts before them.
+  std::vector<policy::RateLimitReply> hit_many(const policy::RateLimitQuery& query,
+                                               std::size_t hits, RedisHitTrace* trace = nullptr);
   /// Answers every queued hit_async call and refuses new ones (inline store errors): the
   /// gateway drains the store this way while what the callbacks use is still there. Idempotent.
   void stop_async();

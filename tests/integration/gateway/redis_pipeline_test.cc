@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -189,6 +190,44 @@ TEST(RedisPipeline, CommandsQueuedWhileBusyGoOutInFewBatchesInOrder) {
   }
   EXPECT_EQ(pipeline.batches(),
             1u + (kCommands + RedisPipeline::kMaxBatch - 1) / RedisPipeline::kMaxBatch);
+}
+
+// Verifies that a command's Prepare runs on the pipeline thread once the command has left the
+// queue and before it is written (what it sets is what Redis runs), and never for a command
+// refused at eval().
+TEST(RedisPipeline, PrepareRunsOnThePipelineThreadBeforeTheCommandIsWritten) {
+  static const RedisScript incrby("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+  RedisEndpoint endpoint(live_options());
+  RedisPipeline pipeline(endpoint, 2);
+  Gate gate;
+  const std::string key = fresh_key();
+  pipeline.eval(incr_script(), key, {}, gate.holder());  // key = 1
+  ASSERT_TRUE(gate.entered());
+
+  std::promise<std::string> answered;
+  std::thread::id prepared_on;
+  pipeline.eval(
+      incrby, key, {"1"}, [&](Result<RedisReplyPtr> reply) { answered.set_value(describe(reply)); },
+      [&](std::vector<std::string>& args) {
+        prepared_on = std::this_thread::get_id();
+        args[0] = "41";
+      });
+  pipeline.eval(incr_script(), fresh_key(), {}, [](Result<RedisReplyPtr>) {});  // queue full now
+  std::string refused;
+  int refused_prepares = 0;
+  pipeline.eval(
+      incrby, key, {"1"}, [&](Result<RedisReplyPtr> reply) { refused = describe(reply); },
+      [&](std::vector<std::string>&) { ++refused_prepares; });
+  EXPECT_EQ(refused, "failed:redis: pipeline queue full");
+
+  gate.open();
+  auto future = answered.get_future();
+  ASSERT_EQ(future.wait_for(kBound), std::future_status::ready);
+  EXPECT_EQ(future.get(), "int:42");
+  EXPECT_NE(prepared_on, std::thread::id());
+  EXPECT_NE(prepared_on, std::this_thread::get_id());
+  pipeline.stop();
+  EXPECT_EQ(refused_prepares, 0);
 }
 
 TEST(RedisPipeline, AFullQueueIsAnInlineError) {
@@ -549,27 +588,82 @@ TEST(RedisRateLimitStorePipelined, KeepsCountingAfterScriptFlushForAWholeBatch) 
   ASSERT_TRUE(redis.ok());
   RedisRateLimitStore store(local_options(server.port()));
   Gate gate;
-  const auto q = query(fresh_key(), 1000, 3600);
-  store.hit_async(q, gate.holder());  // the first EVALSHA on this server: NOSCRIPT, then EVAL
+  constexpr int kKeys = 10;
+  std::vector<RateLimitQuery> queries;
+  for (int k = 0; k < kKeys; ++k) queries.push_back(query(fresh_key(), 1000, 3600));
+  store.hit_async(queries[0], gate.holder());  // the first EVALSHA here: NOSCRIPT, then EVAL
   ASSERT_TRUE(gate.entered());
   ASSERT_EQ(redis.run({"SCRIPT", "FLUSH"}), "OK");
+  // Ten keys, ten hits each: one script call per key (its hits ride on it), ten in the batch.
   constexpr int kHits = 100;
-  Answers<RateLimitReply> answers;
+  Answers<std::pair<int, RateLimitReply>> answers;
   for (int i = 0; i < kHits; ++i) {
-    store.hit_async(q, [&](RateLimitReply reply) { answers.add(std::move(reply)); });
+    store.hit_async(queries[i % kKeys], [&, i](RateLimitReply reply) {
+      answers.add({i, std::move(reply)});
+    });
+  }
+  gate.open();
+  ASSERT_TRUE(answers.wait_for(kHits));
+  for (const auto& [i, reply] : answers.values()) {
+    ASSERT_EQ(reply.kind, RateKind::kAllowed) << reply.error;
+    // Hit i is the (i / kKeys + 1)-th of its key; key 0 also had the holder's hit.
+    EXPECT_EQ(reply.remaining, 1000 - 1 - i / kKeys - (i % kKeys == 0 ? 1 : 0)) << "hit " << i;
+  }
+  EXPECT_EQ(command_calls(redis, "eval"), 1 + kKeys);
+  EXPECT_EQ(store.errors(), 0u);
+  // The script is cached again: the next hit goes by hash alone.
+  EXPECT_EQ(hit_and_wait(store, queries[0]).remaining, 1000 - 2 - kHits / kKeys);
+  EXPECT_EQ(command_calls(redis, "eval"), 1 + kKeys);
+}
+
+// Verifies that hits of one key queued while the pipeline is busy go to Redis as one script call
+// and get, in the order they arrived, the verdicts of that many hits in a row: the first
+// `limit` allowed counting down, the rest limited with the same Retry-After.
+TEST(RedisRateLimitStorePipelined, HitsOfOneKeyQueuedTogetherShareOneScriptCallInArrivalOrder) {
+  ThrowawayRedis server;
+  ASSERT_TRUE(server.start());
+  DirectRedis redis("127.0.0.1", server.port());
+  ASSERT_TRUE(redis.ok());
+  RedisRateLimitStore store(local_options(server.port()));
+  Gate gate;
+  store.hit_async(query(fresh_key(), 5, 60), gate.holder());
+  ASSERT_TRUE(gate.entered());
+  const int calls_before = command_calls(redis, "evalsha") + command_calls(redis, "eval");
+  const std::uint64_t rounds_before = store.round_trips();
+
+  constexpr int kLimit = 6;
+  constexpr int kHits = 10;
+  const auto q = query(fresh_key(), kLimit, 3600);
+  Answers<std::pair<int, RateLimitReply>> answers;
+  for (int i = 0; i < kHits; ++i) {
+    store.hit_async(q, [&, i](RateLimitReply reply) { answers.add({i, std::move(reply)}); });
   }
   gate.open();
   ASSERT_TRUE(answers.wait_for(kHits));
   const auto values = answers.values();
   for (int i = 0; i < kHits; ++i) {
-    ASSERT_EQ(values[i].kind, RateKind::kAllowed) << values[i].error;
-    EXPECT_EQ(values[i].remaining, 1000 - 2 - i);
+    ASSERT_EQ(values[i].first, i) << "answered out of arrival order";
+    const RateLimitReply& reply = values[i].second;
+    if (i < kLimit) {
+      EXPECT_EQ(reply.kind, RateKind::kAllowed) << "hit " << i << " " << reply.error;
+      EXPECT_EQ(reply.remaining, kLimit - 1 - i) << "hit " << i;
+      EXPECT_EQ(reply.retry_after_seconds, 0) << "hit " << i;
+    } else {
+      EXPECT_EQ(reply.kind, RateKind::kLimited) << "hit " << i << " " << reply.error;
+      EXPECT_EQ(reply.remaining, 0) << "hit " << i;
+      EXPECT_EQ(reply.retry_after_seconds, values[kLimit].second.retry_after_seconds);
+      EXPECT_GE(reply.retry_after_seconds, 1) << "hit " << i;
+    }
+    EXPECT_EQ(reply.limit, kLimit);
   }
-  EXPECT_EQ(command_calls(redis, "eval"), 1 + kHits);
+  EXPECT_EQ(command_calls(redis, "evalsha") + command_calls(redis, "eval") - calls_before, 1);
+  EXPECT_EQ(store.round_trips() - rounds_before, 1u);
+  // Only the allowed hits were counted.
+  const std::string counter =
+      q.key + ":" +
+      std::to_string(policy::window_start_ms(redis.time_ms(), std::int64_t{3600} * 1000));
+  EXPECT_EQ(redis.run({"GET", counter}), std::to_string(kLimit));
   EXPECT_EQ(store.errors(), 0u);
-  // The script is cached again: the next hit goes by hash alone.
-  EXPECT_EQ(hit_and_wait(store, q).remaining, 1000 - 2 - kHits);
-  EXPECT_EQ(command_calls(redis, "eval"), 1 + kHits);
 }
 
 // Verifies that with Redis down every queued hit gets a store error at once, and that the
@@ -663,18 +757,29 @@ TEST(RedisRateLimitStorePipelined, AScriptErrorFailsThatHitOnly) {
   Gate gate;
   store.hit_async(query(fine, 5, 3600), gate.holder());
   ASSERT_TRUE(gate.entered());
-  Answers<RateLimitReply> answers;
-  auto add = [&](RateLimitReply reply) { answers.add(std::move(reply)); };
-  store.hit_async(query(fine, 5, 3600), add);
-  store.hit_async(query(broken, 5, 3600), add);
-  store.hit_async(query(fine, 5, 3600), add);
+  // Answers by hit: the two hits of `fine` share one call, so they may be answered first.
+  std::mutex mu;
+  std::map<int, RateLimitReply> by_hit;
+  Answers<int> answered;
+  auto add = [&](int hit) {
+    return [&, hit](RateLimitReply reply) {
+      {
+        std::lock_guard lock(mu);
+        by_hit[hit] = std::move(reply);
+      }
+      answered.add(hit);
+    };
+  };
+  store.hit_async(query(fine, 5, 3600), add(0));
+  store.hit_async(query(broken, 5, 3600), add(1));
+  store.hit_async(query(fine, 5, 3600), add(2));
   gate.open();
-  ASSERT_TRUE(answers.wait_for(3));
-  const auto values = answers.values();
-  EXPECT_EQ(values[0].remaining, 3);
-  EXPECT_EQ(values[1].kind, RateKind::kStoreError);
-  EXPECT_NE(values[1].error.find("WRONGTYPE"), std::string::npos) << values[1].error;
-  EXPECT_EQ(values[2].remaining, 2);
+  ASSERT_TRUE(answered.wait_for(3));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(by_hit[0].remaining, 3);
+  EXPECT_EQ(by_hit[1].kind, RateKind::kStoreError);
+  EXPECT_NE(by_hit[1].error.find("WRONGTYPE"), std::string::npos) << by_hit[1].error;
+  EXPECT_EQ(by_hit[2].remaining, 2);
   EXPECT_EQ(hit_and_wait(store, query(fine, 5, 3600)).remaining, 1);
   EXPECT_EQ(store.errors(), 1u);
 }

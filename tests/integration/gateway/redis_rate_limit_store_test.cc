@@ -532,6 +532,59 @@ TEST(RedisRateLimitStore, ScriptMatchesTheReferenceModelForSeededCounts) {
   EXPECT_GT(seeded_as_read, case_index / 2);
 }
 
+// Verifies that one script call deciding n hits (what the pipelined path sends for the hits of one
+// key that arrive together) gives each of them the verdict the reference model gives n hits one
+// after another at the same time, with the seeded counts as the start.
+TEST(RedisRateLimitStore, ManyHitsInOneCallMatchTheReferenceModelHitAfterHit) {
+  RedisRateLimitStore store(live_options());
+  DirectRedis redis;
+  ASSERT_TRUE(redis.ok());
+  const std::string base = fresh_key();
+  int case_index = 0;
+  for (const std::int64_t limit : {1, 3, 10}) {
+    for (const std::int64_t window_seconds : {1, 60}) {
+      const std::int64_t window_ms = window_seconds * 1000;
+      for (const std::int64_t previous : {std::int64_t{0}, limit / 2, limit, 2 * limit}) {
+        for (const std::int64_t current : {std::int64_t{0}, limit - 1, limit + 1}) {
+          for (const std::size_t hits : {std::size_t{1}, std::size_t{2}, std::size_t(limit + 3)}) {
+            const std::string key = base + ":" + std::to_string(case_index++);
+            const std::int64_t start = policy::window_start_ms(redis.time_ms(), window_ms);
+            const std::string ttl = std::to_string(2 * window_ms);
+            redis.run({"SET", counter_key(key, start), std::to_string(current), "PX", ttl});
+            redis.run(
+                {"SET", counter_key(key, start - window_ms), std::to_string(previous), "PX", ttl});
+            RedisHitTrace trace;
+            const auto replies = store.hit_many(query(key, limit, window_seconds), hits, &trace);
+            ASSERT_EQ(replies.size(), hits);
+            policy::WindowCounts counts = trace.counts;
+            std::int64_t allowed = 0;
+            for (std::size_t i = 0; i < hits; ++i) {
+              const auto model = policy::evaluate_window(limit, window_ms, trace.now_ms, counts);
+              if (model.allowed) {
+                ++counts.current;
+                ++allowed;
+              }
+              expect_same_verdict(
+                  replies[i], model,
+                  "limit=" + std::to_string(limit) + " window=" + std::to_string(window_seconds) +
+                      "s prev=" + std::to_string(previous) + " cur=" + std::to_string(current) +
+                      " hit " + std::to_string(i + 1) + "/" + std::to_string(hits) +
+                      " now=" + std::to_string(trace.now_ms));
+            }
+            // The counter went up by the allowed hits only.
+            const std::int64_t read_start = policy::window_start_ms(trace.now_ms, window_ms);
+            const std::string counter = redis.run({"GET", counter_key(key, read_start)});
+            EXPECT_EQ(counter == "(nil)" ? 0 : std::stoll(counter), trace.counts.current + allowed)
+                << key;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(store.hit_many(query(base + ":none", 5, 60), 0).empty());
+  EXPECT_EQ(store.errors(), 0u);
+}
+
 // Verifies, over a run that crosses several windows, that the counts the script reads are those
 // of the hits it allowed (keys roll over correctly) and that every verdict, hence the number
 // allowed per window, equals the model's.
