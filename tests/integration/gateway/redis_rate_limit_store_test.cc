@@ -488,6 +488,17 @@ void expect_same_verdict(const RateLimitReply& reply, const policy::WindowVerdic
   EXPECT_EQ(reply.retry_after_seconds, model.retry_after_seconds) << context;
 }
 
+// Sets the counters of `key`'s current and previous windows (by Redis time); returns the current
+// window's start.
+std::int64_t seed_counts(DirectRedis& redis, const std::string& key, std::int64_t window_ms,
+                         std::int64_t previous, std::int64_t current) {
+  const std::int64_t start = policy::window_start_ms(redis.time_ms(), window_ms);
+  const std::string ttl = std::to_string(2 * window_ms);
+  redis.run({"SET", counter_key(key, start), std::to_string(current), "PX", ttl});
+  redis.run({"SET", counter_key(key, start - window_ms), std::to_string(previous), "PX", ttl});
+  return start;
+}
+
 // Verifies that the Lua script and policy::evaluate_window (the reference model) give the same
 // verdict for the same inputs. The Redis clock cannot be set, so the counts are seeded and the
 // script reports the time and counts it used, which are then fed to the model.
@@ -506,11 +517,7 @@ TEST(RedisRateLimitStore, ScriptMatchesTheReferenceModelForSeededCounts) {
         for (const std::int64_t current :
              {std::int64_t{0}, std::int64_t{1}, limit - 1, limit, limit + 2}) {
           const std::string key = base + ":" + std::to_string(case_index++);
-          const std::int64_t start = policy::window_start_ms(redis.time_ms(), window_ms);
-          const std::string ttl = std::to_string(2 * window_ms);
-          redis.run({"SET", counter_key(key, start), std::to_string(current), "PX", ttl});
-          redis.run(
-              {"SET", counter_key(key, start - window_ms), std::to_string(previous), "PX", ttl});
+          const std::int64_t start = seed_counts(redis, key, window_ms, previous, current);
           RedisHitTrace trace;
           const RateLimitReply reply = store.hit(query(key, limit, window_seconds), &trace);
           if (policy::window_start_ms(trace.now_ms, window_ms) == start) {
@@ -548,11 +555,7 @@ TEST(RedisRateLimitStore, ManyHitsInOneCallMatchTheReferenceModelHitAfterHit) {
         for (const std::int64_t current : {std::int64_t{0}, limit - 1, limit + 1}) {
           for (const std::size_t hits : {std::size_t{1}, std::size_t{2}, std::size_t(limit + 3)}) {
             const std::string key = base + ":" + std::to_string(case_index++);
-            const std::int64_t start = policy::window_start_ms(redis.time_ms(), window_ms);
-            const std::string ttl = std::to_string(2 * window_ms);
-            redis.run({"SET", counter_key(key, start), std::to_string(current), "PX", ttl});
-            redis.run(
-                {"SET", counter_key(key, start - window_ms), std::to_string(previous), "PX", ttl});
+            seed_counts(redis, key, window_ms, previous, current);
             RedisHitTrace trace;
             const auto replies = store.hit_many(query(key, limit, window_seconds), hits, &trace);
             ASSERT_EQ(replies.size(), hits);
