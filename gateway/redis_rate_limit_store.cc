@@ -277,11 +277,14 @@ struct RedisRateLimitStore::Impl {
   };
   std::mutex groups_mu;
   std::unordered_map<std::string, std::shared_ptr<HitGroup>> open_groups;  // guarded by groups_mu
+  std::size_t waiting_hits = 0;  // in open groups; guarded by groups_mu
 
   void close(const std::string& id, const std::shared_ptr<HitGroup>& group) {
     std::lock_guard lock(groups_mu);
     const auto it = open_groups.find(id);
-    if (it != open_groups.end() && it->second == group) open_groups.erase(it);
+    if (it == open_groups.end() || it->second != group) return;
+    waiting_hits -= group->waiting.size();
+    open_groups.erase(it);
   }
 
   void hit_async(policy::RateLimitQuery query, Done done) {
@@ -293,17 +296,25 @@ struct RedisRateLimitStore::Impl {
     std::string limit = std::to_string(query.limit);
     std::string window = std::to_string(query.window_seconds * 1000);
     std::string id = limit + ' ' + window + ' ' + key;
-    auto group = std::make_shared<HitGroup>();
+    std::shared_ptr<HitGroup> group;
     {
       std::lock_guard lock(groups_mu);
-      auto& open = open_groups[id];
-      if (open) {
-        open->waiting.push_back(std::move(done));
-        return;
+      if (waiting_hits < kMaxWaitingHits) {
+        ++waiting_hits;
+        auto& open = open_groups[id];
+        if (open) {
+          open->waiting.push_back(std::move(done));
+          return;
+        }
+        open = group = std::make_shared<HitGroup>();
+        group->limit = query.limit;
+        group->waiting.push_back(std::move(done));
       }
-      open = group;
-      group->limit = query.limit;
-      group->waiting.push_back(std::move(done));
+    }
+    if (!group) {
+      // As when the pipeline's queue is full: a store error at once, on_store_error decides.
+      done(store_error(query.limit, "redis: pipeline queue full"));
+      return;
     }
     pipeline.eval(
         script, std::move(key), {std::move(limit), std::move(window), "1"},

@@ -1,6 +1,7 @@
 // The RateLimitStore port implemented on Redis with one Lua call per hit.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +29,10 @@ struct RedisHitTrace {
 /// them all, in arrival order, exactly as that many calls in a row would).
 class RedisRateLimitStore final : public policy::RateLimitStore {
  public:
+  /// Hits that hit_async() keeps waiting for their script call at most; past it a hit is a
+  /// store error at once (the bound the pipeline's queue puts on calls, applied to hits).
+  static constexpr std::size_t kMaxWaitingHits = 10000;
+
   explicit RedisRateLimitStore(RedisOptions options);
   ~RedisRateLimitStore() override;
 

@@ -666,6 +666,42 @@ TEST(RedisRateLimitStorePipelined, HitsOfOneKeyQueuedTogetherShareOneScriptCallI
   EXPECT_EQ(store.errors(), 0u);
 }
 
+// Verifies that merging does not lift the bound on waiting work: past kMaxWaitingHits hits
+// waiting for their call (here all of one key), the next is a store error at once, on the
+// caller's thread; the waiting ones are all answered once the pipeline moves again.
+TEST(RedisRateLimitStorePipelined, HitsBeyondTheWaitingBoundAreStoreErrorsAtOnce) {
+  RedisRateLimitStore store(live_options());
+  Gate gate;
+  store.hit_async(query(fresh_key(), 5, 60), gate.holder());
+  ASSERT_TRUE(gate.entered());
+  const auto q = query(fresh_key(), 1'000'000, 3600);
+  constexpr auto kWaiting = RedisRateLimitStore::kMaxWaitingHits;
+  std::atomic<std::size_t> allowed{0};
+  Answers<int> answered;
+  for (std::size_t i = 0; i < kWaiting; ++i) {
+    store.hit_async(q, [&](RateLimitReply reply) {
+      if (reply.kind == RateKind::kAllowed) allowed.fetch_add(1);
+      answered.add(0);
+    });
+  }
+  RateLimitReply refused;
+  std::thread::id refused_on;
+  store.hit_async(q, [&](RateLimitReply reply) {
+    refused = std::move(reply);
+    refused_on = std::this_thread::get_id();
+  });
+  EXPECT_EQ(refused.kind, RateKind::kStoreError);
+  EXPECT_NE(refused.error.find("queue full"), std::string::npos) << refused.error;
+  EXPECT_EQ(refused_on, std::this_thread::get_id());
+  EXPECT_EQ(answered.size(), 0u);
+  gate.open();
+  ASSERT_TRUE(answered.wait_for(kWaiting));
+  EXPECT_EQ(allowed.load(), kWaiting);
+  EXPECT_EQ(store.errors(), 1u);
+  // The bound counts waiting hits only: once answered, new hits are taken again.
+  EXPECT_EQ(hit_and_wait(store, q).kind, RateKind::kAllowed);
+}
+
 // Verifies that with Redis down every queued hit gets a store error at once, and that the
 // breaker then refuses (its own message, no connect attempt) for pipelined and blocking calls.
 TEST(RedisRateLimitStorePipelined, DeadRedisFailsEveryQueuedHitFastThenTheBreakerRefuses) {
