@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "policy/encoding.h"
@@ -57,6 +58,30 @@ TEST(Hmac, MatchesRfc4231TestCase2) {
             "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d03"
             "4f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
   EXPECT_EQ(hmac_raw(HmacAlgorithm::kSha1, "k", "d").size(), 20u);
+}
+
+// Each thread reuses one MAC context per algorithm: every call must still start from its own
+// key, including an empty key right after a long one and an algorithm switch in between.
+TEST(Hmac, EachCallUsesItsOwnKeyOnTheThreadsReusedContexts) {
+  const std::string case2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  // RFC 4231 test case 6: a key longer than the block size is hashed first.
+  const std::string long_key(131, '\xaa');
+  const std::string case6 = "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54";
+  const std::string empty = "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad";
+  const auto run = [&] {
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_EQ(hmac_hex(HmacAlgorithm::kSha256, long_key,
+                         "Test Using Larger Than Block-Size Key - Hash Key First"),
+                case6);
+      EXPECT_EQ(hmac_hex(HmacAlgorithm::kSha256, "", ""), empty);
+      EXPECT_EQ(hmac_raw(HmacAlgorithm::kSha512, "Jefe", "x").size(), 64u);
+      EXPECT_EQ(hmac_hex(HmacAlgorithm::kSha256, "Jefe", "what do ya want for nothing?"), case2);
+    }
+  };
+  run();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(run);
+  for (auto& thread : threads) thread.join();
 }
 
 TEST(ConstantTimeEquals, ComparesContentAndLength) {
