@@ -75,8 +75,19 @@ std::string format_timestamp(std::int64_t unix_us) {
   return buf;
 }
 
+// Almost every field is plain ASCII within its bound: one scan says so and the value stays
+// where it is, without the copy sanitize_utf8 makes (this runs once per request).
+void sanitize_field(std::string& value, std::size_t max_bytes) {
+  const bool plain =
+      value.size() <= max_bytes && std::all_of(value.begin(), value.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u >= 0x01 && u <= 0x7F;
+      });
+  if (!plain) value = sanitize_utf8(value, max_bytes);
+}
+
 void sanitize_optional(std::optional<std::string>& value, std::size_t max_bytes) {
-  if (value) *value = sanitize_utf8(*value, max_bytes);
+  if (value) sanitize_field(*value, max_bytes);
 }
 
 enum class WriteStatus { kOk, kDataError, kUnavailable };
@@ -126,15 +137,15 @@ std::string sanitize_utf8(std::string_view text, std::size_t max_bytes) {
 }
 
 void sanitize_audit_row(AuditRow& row) {
-  row.webhook_key = sanitize_utf8(row.webhook_key, kWebhookKeyMax);
-  row.request_id = sanitize_utf8(row.request_id, kShortFieldMax);
+  sanitize_field(row.webhook_key, kWebhookKeyMax);
+  sanitize_field(row.request_id, kShortFieldMax);
   sanitize_optional(row.delivery_id, kIdMax);
   sanitize_optional(row.event_type, kIdMax);
   sanitize_optional(row.source_ip, kShortFieldMax);
   sanitize_optional(row.peer_ip, kShortFieldMax);
   sanitize_optional(row.user_agent, kUserAgentMax);
-  row.method = sanitize_utf8(row.method, kShortFieldMax);
-  row.outcome = sanitize_utf8(row.outcome, kShortFieldMax);
+  sanitize_field(row.method, kShortFieldMax);
+  sanitize_field(row.outcome, kShortFieldMax);
   sanitize_optional(row.error_message, kErrorMessageMax);
 }
 

@@ -56,6 +56,25 @@ TEST(SanitizeAuditRow, CutsEachFieldToItsLimit) {
   EXPECT_EQ(row.webhook_key.size(), 128U);
 }
 
+// Plain ASCII within its bound stays as it is; a NUL, a byte above 0x7F or an invalid sequence
+// anywhere sends the field through the full check.
+TEST(SanitizeAuditRow, KeepsPlainFieldsAndRepairsTheRest) {
+  AuditRow row;
+  row.webhook_key = std::string(128, 'k');  // exactly at its limit
+  row.method = std::string("PO\0ST", 5);
+  row.outcome = "forwarded";
+  row.user_agent = "curl/8.0 \xFF";
+  row.delivery_id = "caf\xC3\xA9";  // valid UTF-8, not ASCII
+  row.error_message = std::string("a\0", 2);
+  sanitize_audit_row(row);
+  EXPECT_EQ(row.webhook_key, std::string(128, 'k'));
+  EXPECT_EQ(row.method, "PO" + kFffd + "ST");
+  EXPECT_EQ(row.outcome, "forwarded");
+  EXPECT_EQ(row.user_agent, "curl/8.0 " + kFffd);
+  EXPECT_EQ(row.delivery_id, "caf\xC3\xA9");
+  EXPECT_EQ(row.error_message, "a" + kFffd);
+}
+
 TEST(AuditDsn, AddsTimeoutsToAUriWithoutQuery) {
   EXPECT_EQ(audit_dsn_with_defaults("postgresql://u@127.0.0.1:5432/db"),
             "postgresql://u@127.0.0.1:5432/db?connect_timeout=2&keepalives=1&keepalives_idle=5"
