@@ -196,8 +196,9 @@ void Ingress::handle(InboundRequest inbound, Respond respond) const {
   }
   const auto source =
       resolve_source_ip(*peer, joined_forwarded_for(request.headers), deps_.trusted_proxies);
-  row.source_ip = source.to_string();
   row.peer_ip = peer->to_string();
+  // Without a trusted proxy in front they are the same address: format it once.
+  row.source_ip = source == *peer ? *row.peer_ip : source.to_string();
 
   // Stage 0: resolve the trigger by key. Unknown and disabled look the same from outside.
   std::string_view target = request.target;

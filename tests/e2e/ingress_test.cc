@@ -199,6 +199,7 @@ TEST_F(IngressE2E, SpoofedForwardedForFromUntrustedPeerIsDenied) {
   EXPECT_EQ(row["outcome"], "ip_denied");
   EXPECT_EQ(row["ip_allowed"], "f");
   EXPECT_EQ(row["source_ip"], "127.0.0.1");
+  EXPECT_EQ(row["peer_ip"], "127.0.0.1");
   EXPECT_EQ(upstream_.request_count(), 0u);
 }
 
@@ -213,6 +214,9 @@ TEST_F(IngressE2E, TrustedProxyForwardedForIsTheSourceAddress) {
   EXPECT_EQ(denied.status, 403);
   EXPECT_EQ(row_of(allowed)["source_ip"], "10.1.2.3");
   EXPECT_EQ(row_of(denied)["source_ip"], "203.0.113.9");
+  // The proxy itself stays on record as the peer.
+  EXPECT_EQ(row_of(allowed)["peer_ip"], "127.0.0.1");
+  EXPECT_EQ(row_of(denied)["peer_ip"], "127.0.0.1");
 }
 
 TEST_F(IngressE2E, IPv6LoopbackPeerMatchesIPv6AllowlistOnDualStackListener) {
