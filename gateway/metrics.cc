@@ -84,6 +84,12 @@ std::string Metrics::render() const {
       "hookguard_library_timeouts_total " +
       std::to_string(library_timeouts_.load()) + "\n";
   out +=
+      "# HELP hookguard_ingress_oversized_heads_total Requests refused with 431: request line and "
+      "headers over the ingress cap.\n"
+      "# TYPE hookguard_ingress_oversized_heads_total counter\n"
+      "hookguard_ingress_oversized_heads_total " +
+      std::to_string(oversized_heads_.load()) + "\n";
+  out +=
       "# HELP hookguard_ingress_replies_total Answers by how they reached the client socket.\n"
       "# TYPE hookguard_ingress_replies_total counter\n"
       "hookguard_ingress_replies_total{path=\"direct\"} " +

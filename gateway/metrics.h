@@ -25,6 +25,9 @@ class Metrics {
   void record(std::string_view trigger, policy::Outcome outcome, double seconds);
   /// Counts a request that Pistache timed out before our handler answered (its own 408).
   void count_library_timeout() { library_timeouts_.fetch_add(1, std::memory_order_relaxed); }
+  /// Counts a request refused because its request line and header block outgrew the cap the
+  /// ingress puts in front of Pistache's parser (431; no trigger known, so no log row).
+  void count_oversized_head() { oversized_heads_.fetch_add(1, std::memory_order_relaxed); }
   /// Counts an answer written to the client socket at once / handed to the HTTP library's
   /// write queue (the socket buffer was full, or an earlier answer was still queued).
   void count_direct_reply() { direct_replies_.fetch_add(1, std::memory_order_relaxed); }
@@ -50,6 +53,7 @@ class Metrics {
   std::atomic<std::uint64_t> latency_count_{0};
   std::atomic<std::uint64_t> latency_sum_us_{0};
   std::atomic<std::uint64_t> library_timeouts_{0};
+  std::atomic<std::uint64_t> oversized_heads_{0};
   std::atomic<std::uint64_t> direct_replies_{0};
   std::atomic<std::uint64_t> queued_replies_{0};
   std::vector<Gauge> gauges_;
