@@ -17,6 +17,7 @@
 #include "admin-api/routes.h"
 #include "admin-api/stats_api.h"
 #include "admin-api/triggers_api.h"
+#include "http/bounded_head_handler.h"
 #include "http/listen_address.h"
 #include "http/named_header.h"
 
@@ -273,12 +274,15 @@ struct AdminServer::Impl {
 
 namespace {
 
-class AdminHandler final : public Http::Handler {
+// Request line and headers while they arrive; the API's own bodies are bounded separately.
+constexpr std::size_t kMaxRequestHeadBytes = 64 * 1024;
+
+class AdminHandler final : public http::BoundedHeadHandler {
  public:
   HTTP_PROTOTYPE(AdminHandler)
 
   explicit AdminHandler(std::function<void(const Http::Request&, Http::ResponseWriter)> handle)
-      : handle_(std::move(handle)) {}
+      : BoundedHeadHandler(kMaxRequestHeadBytes), handle_(std::move(handle)) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter response) override {
     handle_(req, std::move(response));

@@ -2,15 +2,13 @@
 
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
-#include <pistache/peer.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <memory>
 #include <sstream>
-#include <string_view>
 
 #include "gateway/reply_path.h"
+#include "http/bounded_head_handler.h"
 #include "http/listen_address.h"
 
 namespace hookguard::gateway {
@@ -25,62 +23,16 @@ std::int64_t unix_now_ms() {
       .count();
 }
 
-// The request line and header fields together, as read before the block is complete: above
-// the gateway's own caps (16 KiB of fields, 128-byte keys) with room for a long query string.
+// The request line and header fields together while they arrive: above the gateway's own caps
+// (16 KiB of fields, 128-byte keys) with room for a long query string.
 constexpr std::size_t kMaxRequestHeadBytes = 64 * 1024;
 
-constexpr std::string_view kOversizedHeadBody =
-    "{\"error\":\"headers_too_large\",\"message\":\"the request line and header fields exceed "
-    "65536 bytes\"}";
-
-class PistacheIngressHandler final : public Http::Handler {
+class PistacheIngressHandler final : public http::BoundedHeadHandler {
  public:
   HTTP_PROTOTYPE(PistacheIngressHandler)
 
   PistacheIngressHandler(std::shared_ptr<const Ingress> ingress, Metrics* metrics)
-      : ingress_(std::move(ingress)), metrics_(metrics) {}
-
-  // Pistache parses the request line and header block again from their start on every read
-  // until the block is complete (pistache #1190), and only the whole-request cap (the body
-  // limit) bounds the block: a 4 MB header line sent in 0.3 s held a reactor for 7 s of CPU.
-  // So the block is capped here, after every read that leaves it incomplete. Pistache's
-  // Http::Handler::onInput is private (a subclass can replace it, not call it); the rest is
-  // that function of Pistache 0.0.5 (src/common/http.cc), restated with public calls, except
-  // that a 500 does not echo the exception's text.
-  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
-    auto parser = getParser(peer);
-    auto& request = parser->request;
-    try {
-      if (!parser->feed(buffer, len)) {
-        parser->reset();
-        throw Http::HttpError(Http::Code::Request_Entity_Too_Large,
-                              "Request exceeded maximum buffer size");
-      }
-      if (parser->parse() != Http::Private::State::Done) {
-        if (head_over_cap(*peer, *parser, len)) {
-          parser->reset();
-          refuse_oversized_head(*peer);
-        }
-        return;
-      }
-      Http::ResponseWriter response(request.version(), transport(), this, peer);
-      request.copyAddress(peer->address());
-      const auto connection = request.headers().tryGet<Http::Header::Connection>();
-      response.headers().add<Http::Header::Connection>(connection ? connection->control()
-                                                                  : Http::ConnectionControl::Close);
-      peer->setIdle(false);
-      onRequest(request, std::move(response));
-      parser->reset();
-    } catch (const Http::HttpError& err) {
-      Http::ResponseWriter response(request.version(), transport(), this, peer);
-      response.send(static_cast<Http::Code>(err.code()), err.reason());
-      parser->reset();
-    } catch (const std::exception&) {
-      Http::ResponseWriter response(request.version(), transport(), this, peer);
-      response.send(Http::Code::Internal_Server_Error, "Internal Server Error");
-      parser->reset();
-    }
-  }
+      : BoundedHeadHandler(kMaxRequestHeadBytes), ingress_(std::move(ingress)), metrics_(metrics) {}
 
   void onRequest(const Http::Request& req, Http::ResponseWriter response) override {
     InboundRequest in;
@@ -121,31 +73,8 @@ class PistacheIngressHandler final : public Http::Handler {
   }
 
  private:
-  // Bytes read for the current request while its head was incomplete; the parser's reset time
-  // tells one request from the next, so a request read whole in one piece costs no lookup.
-  struct HeadBytes {
-    std::chrono::steady_clock::time_point request{};
-    std::size_t bytes = 0;
-  };
-
-  static bool head_over_cap(Tcp::Peer& peer, Http::RequestParser& parser, std::size_t len) {
-    if (parser.step()->id() == Http::Private::BodyStep::Id) return false;
-    static const std::string kKey = "hookguard.head";
-    auto head = std::static_pointer_cast<HeadBytes>(peer.tryGetData(kKey));
-    if (!head) {
-      head = std::make_shared<HeadBytes>();
-      peer.putData(kKey, head);
-    }
-    if (head->request != parser.time()) *head = HeadBytes{parser.time(), 0};
-    head->bytes += len;
-    return head->bytes > kMaxRequestHeadBytes;
-  }
-
-  void refuse_oversized_head(Tcp::Peer& peer) {
+  void on_oversized_head() override {
     if (metrics_) metrics_->count_oversized_head();
-    policy::HeaderList headers;
-    headers.add("Content-Type", "application/json");
-    ReplyPath::refuse(peer, 431, headers, kOversizedHeadBody, metrics_);
   }
 
   std::shared_ptr<const Ingress> ingress_;

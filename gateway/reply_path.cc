@@ -111,17 +111,4 @@ void ReplyPath::send(int status, const policy::HeaderList& headers, std::string_
   }
 }
 
-void ReplyPath::refuse(Tcp::Peer& peer, int status, const policy::HeaderList& headers,
-                       std::string_view body, Metrics* metrics) {
-  http1::Framing framing;
-  framing.close = true;
-  const std::string wire = http1::write_response(framing, status, headers, body);
-  if (auto socket = ReplySocket::of(peer, metrics)) {
-    socket->send(peer, wire, true);
-  } else {
-    peer.send(RawBuffer(wire, wire.size()));
-  }
-  ::shutdown(peer.fd(), SHUT_RD);
-}
-
 }  // namespace hookguard::gateway

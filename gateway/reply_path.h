@@ -36,12 +36,6 @@ class ReplyPath {
   /// keep-alive); no body after HEAD. Does nothing when the client has left.
   void send(int status, const policy::HeaderList& headers, std::string_view body) const;
 
-  /// For a request Pistache is still parsing, on the reactor thread: writes one whole HTTP/1.1
-  /// answer with "Connection: close", then ends the connection in both directions, so that
-  /// nothing more of the request is read (Pistache's next read sees the end and drops the peer).
-  static void refuse(Pistache::Tcp::Peer& peer, int status, const policy::HeaderList& headers,
-                     std::string_view body, Metrics* metrics);
-
  private:
   std::weak_ptr<Pistache::Tcp::Peer> peer_;
   std::shared_ptr<ReplySocket> socket_;  // null: Pistache's queue only (TLS, no descriptor)
