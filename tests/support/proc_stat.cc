@@ -28,12 +28,18 @@ std::optional<ProcStat> proc_stat(pid_t pid) {
   return out;
 }
 
+std::optional<long> cpu_ms(pid_t pid) {
+  const auto stat = proc_stat(pid);
+  if (!stat) return std::nullopt;
+  return stat->cpu_ticks * 1000 / sysconf(_SC_CLK_TCK);
+}
+
 long cpu_ms_over(pid_t pid, std::chrono::milliseconds window) {
-  const auto before = proc_stat(pid);
+  const auto before = cpu_ms(pid);
   std::this_thread::sleep_for(window);
-  const auto after = proc_stat(pid);
+  const auto after = cpu_ms(pid);
   if (!before || !after) return -1;
-  return (after->cpu_ticks - before->cpu_ticks) * 1000 / sysconf(_SC_CLK_TCK);
+  return *after - *before;
 }
 
 }  // namespace hookguard::testing

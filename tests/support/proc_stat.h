@@ -17,6 +17,9 @@ struct ProcStat {
 /// The process's stat line, parsed after the last ')' (the comm may hold spaces and parens).
 std::optional<ProcStat> proc_stat(pid_t pid);
 
+/// CPU time (user + system, all threads) `pid` has used so far, in milliseconds.
+std::optional<long> cpu_ms(pid_t pid);
+
 /// CPU time (user + system, all threads) that `pid` uses during `window`, in milliseconds.
 long cpu_ms_over(pid_t pid, std::chrono::milliseconds window);
 
