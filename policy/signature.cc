@@ -38,25 +38,26 @@ const EVP_MD* digest_for(HmacAlgorithm algorithm) {
 // call (EVP_Q_mac: fetch, new context, parameters), which costs about as much as hashing a 1 KiB
 // body and takes a lock shared by every thread. Each thread instead keeps one context per
 // algorithm, its digest set once; EVP_MAC_init with a key starts a new MAC on it.
-using MacCtx = std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)>;
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
 
 MacCtx new_mac_context(HmacAlgorithm algorithm) {
   static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);  // never freed
   const EVP_MD* md = digest_for(algorithm);
-  MacCtx ctx(hmac == nullptr ? nullptr : EVP_MAC_CTX_new(hmac), &EVP_MAC_CTX_free);
-  if (!ctx || md == nullptr) return MacCtx(nullptr, &EVP_MAC_CTX_free);
+  if (hmac == nullptr || md == nullptr) return nullptr;
+  MacCtx ctx(EVP_MAC_CTX_new(hmac));
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(
                              OSSL_MAC_PARAM_DIGEST, const_cast<char*>(EVP_MD_get0_name(md)), 0),
                          OSSL_PARAM_construct_end()};
-  if (EVP_MAC_CTX_set_params(ctx.get(), params) != 1) return MacCtx(nullptr, &EVP_MAC_CTX_free);
+  if (!ctx || EVP_MAC_CTX_set_params(ctx.get(), params) != 1) return nullptr;
   return ctx;
 }
 
 // Null when OpenSSL cannot provide the algorithm (then every MAC is empty, which matches nothing).
 EVP_MAC_CTX* thread_mac_context(HmacAlgorithm algorithm) {
-  thread_local std::array<MacCtx, 3> contexts{MacCtx(nullptr, &EVP_MAC_CTX_free),
-                                              MacCtx(nullptr, &EVP_MAC_CTX_free),
-                                              MacCtx(nullptr, &EVP_MAC_CTX_free)};
+  thread_local std::array<MacCtx, 3> contexts;  // by HmacAlgorithm
   const auto slot = static_cast<std::size_t>(algorithm);
   if (slot >= contexts.size()) return nullptr;
   if (!contexts[slot]) contexts[slot] = new_mac_context(algorithm);
