@@ -2,10 +2,11 @@
 // ingress uses (same options, same thread count), doing less and less of hookguard's work.
 //
 //   --mode inline   answers 200 from the reactor thread at once: Pistache's own cost per request
-//   --mode forward  hands each request to gateway::Forwarder (its HTTP/1.1 client on its event
-//                   loop, pooled keep-alive connections) and relays the upstream's answer from
-//                   the forwarder thread, as hookguard does: Pistache + the forwarder + the
-//                   thread hop, with no policy, no Redis and no audit row
+//   --mode forward  hands each request to gateway::Forwarder (its HTTP/1.1 client on event
+//                   loops as many as `hookguard serve` runs, pooled keep-alive connections) and
+//                   relays the upstream's answer from the forwarder thread, as hookguard does:
+//                   Pistache + the forwarder + the thread hop, with no policy, no Redis and no
+//                   audit row
 // Both answer through gateway::ReplyPath, as hookguard does.
 //
 // bench/run.sh drives it with wrk beside hookguard and the anchors, so the table shows how
@@ -125,7 +126,9 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<Forwarder> forwarder;
   if (args.forward) {
-    forwarder = std::make_unique<Forwarder>(hookguard::gateway::ForwarderOptions{});
+    hookguard::gateway::ForwarderOptions options;
+    options.threads = hookguard::gateway::UpstreamConfig{}.threads;  // as `hookguard serve`
+    forwarder = std::make_unique<Forwarder>(options);
     forwarder->start();
   }
   Http::Endpoint endpoint(Address(hookguard::http::listen_address_text("127.0.0.1", args.port)));

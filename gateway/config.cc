@@ -231,6 +231,8 @@ const std::vector<Field>& fields() {
           [](Config& c) -> std::string& { return c.secrets.master_key_file; }, StringRule::kAny),
 
       integer(
+          "upstream", "threads", [](Config& c) -> int& { return c.upstream.threads; }, 1, 64),
+      integer(
           "upstream", "connect_timeout_ms",
           [](Config& c) -> int& { return c.upstream.connect_timeout_ms; }, kMinTimeoutMs,
           kMaxTimeoutMs),

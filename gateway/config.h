@@ -80,6 +80,7 @@ struct SecretsConfig {
 };
 
 struct UpstreamConfig {
+  int threads = 2;  // forwarder event loops (ForwarderOptions::threads)
   int connect_timeout_ms = 2000;
   int timeout_ms = 8000;
   int max_connections = 256;

@@ -159,7 +159,6 @@ struct Forwarder::Impl {
   // sockets that are ready. curl_multi_poll/perform walk every transfer on every wakeup, so
   // 1000 requests hanging on one upstream cut everyone else's throughput by ~3x (measured).
   void run() {
-    pthread_setname_np(pthread_self(), "hg-forwarder");
     std::array<epoll_event, kMaxEvents> events{};
     while (true) {
       bool stop_requested = false;
@@ -644,94 +643,114 @@ struct Forwarder::Impl {
     if (epoll_fd >= 0) close(epoll_fd);
     epoll_fd = -1;
   }
+
+  void start() {
+    std::lock_guard lock(mutex);
+    if (started || stopping) return;
+    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd < 0) throw std::runtime_error("epoll_create1 failed");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_fd;
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev);
+    multi = curl_multi_init();
+    if (multi == nullptr) throw std::runtime_error("curl_multi_init failed");
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+    update_cache_size();
+    client = std::make_unique<http1::Client>(
+        options, deny,
+        http1::Client::Loop{epoll_fd, [this](std::function<void()> task) { post(std::move(task)); },
+                            [this](Callback& done, UpstreamResult result) {
+                              in_flight.fetch_sub(1);
+                              finish(done, std::move(result));
+                            }});
+    // No CURLMOPT_MAX_TOTAL_CONNECTIONS: transfers over that cap wait inside libcurl for a free
+    // connection, so one hung upstream holding them all would stall every other trigger.
+    // max_in_flight is the bound instead.
+    started = true;
+    thread = std::thread([this] { run(); });
+    // Named from here, so the name is there once start() returns.
+    pthread_setname_np(thread.native_handle(), "hg-forwarder");
+  }
+
+  // Queues a request the Forwarder has already admitted (max_in_flight).
+  void submit(UpstreamRequest request, Callback done) {
+    const auto submitted = Clock::now();
+    {
+      std::lock_guard lock(mutex);
+      if (!stopping) {
+        in_flight.fetch_add(1);
+        const bool was_empty = inbox.empty();
+        inbox.push_back({std::move(request), std::move(done), submitted});
+        // One wakeup per batch is enough: the loop drains the whole inbox.
+        if (was_empty && started) wake();
+        return;
+      }
+    }
+    finish(done, inline_result(Kind::kShuttingDown, "forwarder stopping"));
+  }
+
+  void stop() {
+    std::lock_guard join_lock(join_mutex);
+    std::vector<Pending> orphans;
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+      if (started) {
+        wake();
+      } else {
+        orphans.swap(inbox);
+      }
+    }
+    for (auto& p : orphans) {
+      in_flight.fetch_sub(1);
+      finish(p.done, inline_result(Kind::kShuttingDown, "forwarder stopped"));
+    }
+    // stop() from a callback runs on the loop thread itself: it cannot join itself; the loop
+    // exits on its own once drained and the destructor (on another thread) joins.
+    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) {
+      thread.join();
+      shutdown_loop();
+    }
+  }
 };
 
-Forwarder::Forwarder(ForwarderOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+Forwarder::Forwarder(ForwarderOptions options)
+    : max_in_flight_(static_cast<std::size_t>(std::max(0, options.max_in_flight))) {
   init_curl_once();
+  const int loops = std::max(1, options.threads);
+  // Each loop pools its share of the idle connections, at least one.
+  options.max_connections = std::max(1, options.max_connections / loops);
+  for (int i = 0; i < loops; ++i) loops_.push_back(std::make_unique<Impl>(options));
 }
 
 Forwarder::~Forwarder() { stop(); }
 
 void Forwarder::start() {
-  std::lock_guard lock(impl_->mutex);
-  if (impl_->started || impl_->stopping) return;
-  Impl& impl = *impl_;
-  impl.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  if (impl.epoll_fd < 0) throw std::runtime_error("epoll_create1 failed");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = impl.wake_fd;
-  epoll_ctl(impl.epoll_fd, EPOLL_CTL_ADD, impl.wake_fd, &ev);
-  impl.multi = curl_multi_init();
-  if (impl.multi == nullptr) throw std::runtime_error("curl_multi_init failed");
-  curl_multi_setopt(impl.multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
-  curl_multi_setopt(impl.multi, CURLMOPT_SOCKETDATA, &impl);
-  curl_multi_setopt(impl.multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
-  curl_multi_setopt(impl.multi, CURLMOPT_TIMERDATA, &impl);
-  impl.update_cache_size();
-  impl.client = std::make_unique<http1::Client>(
-      impl.options, impl.deny,
-      http1::Client::Loop{impl.epoll_fd,
-                          [&impl](std::function<void()> task) { impl.post(std::move(task)); },
-                          [&impl](Callback& done, UpstreamResult result) {
-                            impl.in_flight.fetch_sub(1);
-                            Impl::finish(done, std::move(result));
-                          }});
-  // No CURLMOPT_MAX_TOTAL_CONNECTIONS: transfers over that cap wait inside libcurl for a free
-  // connection, so one hung upstream holding them all would stall every other trigger.
-  // max_in_flight is the bound instead.
-  impl_->started = true;
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+  for (auto& loop : loops_) loop->start();
 }
 
 void Forwarder::submit(UpstreamRequest request, Callback done) {
-  Impl& impl = *impl_;
-  const auto submitted = Clock::now();
-  UpstreamResult rejected;
-  {
-    std::lock_guard lock(impl.mutex);
-    if (impl.stopping) {
-      rejected = Impl::inline_result(Kind::kShuttingDown, "forwarder stopping");
-    } else if (impl.in_flight.load() >=
-               static_cast<std::size_t>(std::max(0, impl.options.max_in_flight))) {
-      rejected = Impl::inline_result(Kind::kBusy, "too many requests in flight");
-    } else {
-      impl.in_flight.fetch_add(1);
-      const bool was_empty = impl.inbox.empty();
-      impl.inbox.push_back({std::move(request), std::move(done), submitted});
-      // One wakeup per batch is enough: the loop drains the whole inbox.
-      if (was_empty && impl.started) impl.wake();
-      return;
-    }
+  Impl& loop = *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+  // The bound is over all loops; concurrent submits may each pass it before any is counted,
+  // so it can be exceeded by at most the number of submitting threads.
+  if (in_flight() >= max_in_flight_) {
+    return Impl::finish(done, Impl::inline_result(Kind::kBusy, "too many requests in flight"));
   }
-  Impl::finish(done, std::move(rejected));
+  loop.submit(std::move(request), std::move(done));
 }
 
 void Forwarder::stop() {
-  Impl& impl = *impl_;
-  std::lock_guard join_lock(impl.join_mutex);
-  std::vector<Impl::Pending> orphans;
-  {
-    std::lock_guard lock(impl.mutex);
-    impl.stopping = true;
-    if (impl.started) {
-      impl.wake();
-    } else {
-      orphans.swap(impl.inbox);
-    }
-  }
-  for (auto& p : orphans) {
-    impl.in_flight.fetch_sub(1);
-    Impl::finish(p.done, Impl::inline_result(Kind::kShuttingDown, "forwarder stopped"));
-  }
-  // stop() from a callback runs on the loop thread itself: it cannot join itself; the loop
-  // exits on its own once drained and the destructor (on another thread) joins.
-  if (impl.thread.joinable() && impl.thread.get_id() != std::this_thread::get_id()) {
-    impl.thread.join();
-    impl.shutdown_loop();
-  }
+  for (auto& loop : loops_) loop->stop();
 }
 
-std::size_t Forwarder::in_flight() const { return impl_->in_flight.load(); }
+std::size_t Forwarder::in_flight() const {
+  std::size_t total = 0;
+  for (const auto& loop : loops_) total += loop->in_flight.load();
+  return total;
+}
 
 }  // namespace hookguard::gateway

@@ -1,6 +1,7 @@
 // The upstream forwarder: takes a prepared request, returns a result; knows nothing of ingress.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,9 +41,13 @@ struct UpstreamResult {
 };
 
 struct ForwarderOptions {
+  // Event loops, each on its own thread with its own connection pool; submit() hands requests
+  // to them in turn. One loop is the busiest thread of a gateway under load: on a shared
+  // machine the scheduler makes the busiest thread wait longest, so two halves do better.
+  int threads = 1;
   int connect_timeout_ms = 2000;
-  int max_connections = 256;  // pooled keep-alive connections in total
-  int max_in_flight = 10000;  // beyond this, kBusy at once
+  int max_connections = 256;  // pooled keep-alive connections in total, split between the loops
+  int max_in_flight = 10000;  // beyond this (all loops together), kBusy at once
   std::int64_t max_response_bytes = 1048576;
   std::vector<std::string> deny_networks{"169.254.0.0/16", "fe80::/10"};
   int max_connection_age_s = 4;  // below common upstream keep-alive timeouts (Node: 5 s)
@@ -56,7 +61,8 @@ struct ForwarderOptions {
   bool http_via_curl = false;
 };
 
-/// Sends requests on one event-loop thread; a slow upstream never delays another request.
+/// Sends requests on event-loop threads (ForwarderOptions::threads); a slow upstream never
+/// delays another request.
 class Forwarder {
  public:
   using Callback = std::function<void(UpstreamResult)>;
@@ -67,17 +73,19 @@ class Forwarder {
   Forwarder& operator=(const Forwarder&) = delete;
 
   void start();
-  /// Queues `request`; `done` runs exactly once, on the forwarder thread (or inline with
-  /// kShuttingDown/kBusy when the request cannot be queued).
+  /// Queues `request` on the next loop; `done` runs exactly once, on that loop's thread (or
+  /// inline with kShuttingDown/kBusy when the request cannot be queued).
   void submit(UpstreamRequest request, Callback done);
-  /// Finishes in-flight requests (up to their timeouts), then joins the thread. Idempotent.
+  /// Finishes in-flight requests (up to their timeouts), then joins the threads. Idempotent.
   void stop();
 
   std::size_t in_flight() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct Impl;  // one event loop
+  std::vector<std::unique_ptr<Impl>> loops_;
+  std::atomic<std::size_t> next_loop_{0};
+  std::size_t max_in_flight_ = 0;
 };
 
 }  // namespace hookguard::gateway

@@ -110,6 +110,7 @@ Result<std::unique_ptr<Runtime>> Runtime::start(const Config& config, const Runt
   p.replays = std::make_unique<RedisReplayStore>(redis);
 
   ForwarderOptions fwd;
+  fwd.threads = config.upstream.threads;
   fwd.connect_timeout_ms = config.upstream.connect_timeout_ms;
   fwd.max_connections = config.upstream.max_connections;
   fwd.max_response_bytes = config.upstream.max_response_bytes;

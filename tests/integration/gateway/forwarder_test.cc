@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <stdexcept>
@@ -654,6 +656,79 @@ TEST_P(ForwarderTest, QueryWithoutPathAndFragmentMakeTheRequestTarget) {
   auto seen = upstream_.requests();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].target, "/?a=1&b=%20");
+}
+
+// Threads of this process named like the forwarder's loops.
+int forwarder_threads() {
+  int n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name) && name == "hg-forwarder") ++n;
+  }
+  return n;
+}
+
+// Verifies that two loops take requests in turn, each on its own thread and keeping its own
+// pooled connection: sequential requests alternate between two kept-alive connections.
+TEST_P(ForwarderTest, TwoLoopsTakeRequestsInTurnEachWithItsOwnPool) {
+  const int before = forwarder_threads();
+  ForwarderOptions o = options();
+  o.threads = 2;
+  Forwarder f(o);
+  f.start();
+  EXPECT_EQ(forwarder_threads() - before, 2);
+  for (int i = 0; i < 20; ++i) {
+    auto r = send(f, make_request("POST", upstream_.url("/echo"), "n" + std::to_string(i)));
+    ASSERT_EQ(r.kind, Kind::kOk) << r.error;
+    EXPECT_EQ(r.body, "n" + std::to_string(i));
+  }
+  EXPECT_EQ(upstream_.request_count(), 20u);
+  EXPECT_EQ(upstream_.accepted_connections(), 2);
+  f.stop();
+  EXPECT_EQ(forwarder_threads(), before);
+}
+
+// Verifies that max_in_flight bounds all loops together: with one request in flight on the
+// first loop, the next one (for the second loop) is refused.
+TEST_P(ForwarderTest, MaxInFlightBoundsAllLoopsTogether) {
+  ForwarderOptions o = options();
+  o.threads = 2;
+  o.max_in_flight = 1;
+  Forwarder f(o);
+  f.start();
+  auto first = submit(f, make_request("POST", upstream_.url("/delay/200")));
+  bool called = false;
+  f.submit(make_request("POST", upstream_.url("/")), [&](UpstreamResult r) {
+    called = true;
+    EXPECT_EQ(r.kind, Kind::kBusy);
+  });
+  EXPECT_TRUE(called);
+  EXPECT_EQ(f.in_flight(), 1u);
+  EXPECT_EQ(first.get().kind, Kind::kOk);
+  EXPECT_EQ(f.in_flight(), 0u);
+}
+
+// Verifies that stop() finishes what every loop has in flight before it returns.
+TEST_P(ForwarderTest, StopCompletesInFlightRequestsOnEveryLoop) {
+  ForwarderOptions o = options();
+  o.threads = 2;
+  Forwarder f(o);
+  f.start();
+  std::vector<std::future<UpstreamResult>> pending;
+  for (int i = 0; i < 4; ++i) {
+    pending.push_back(submit(f, make_request("POST", upstream_.url("/delay/300"))));
+  }
+  ASSERT_TRUE(upstream_.wait_for_requests(4, 2s));
+  EXPECT_EQ(f.in_flight(), 4u);
+  f.stop();
+  for (auto& p : pending) {
+    ASSERT_EQ(p.wait_for(0s), std::future_status::ready);
+    auto r = p.get();
+    EXPECT_EQ(r.kind, Kind::kOk) << r.error;
+  }
+  EXPECT_EQ(f.in_flight(), 0u);
+  EXPECT_EQ(upstream_.accepted_connections(), 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, ForwarderTest, ::testing::Values(false, true),

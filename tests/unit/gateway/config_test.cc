@@ -96,6 +96,7 @@ TEST(Config, DefaultsMatchTheDesign) {
   EXPECT_EQ(c.audit.spool_dir, "var/spool");
   EXPECT_EQ(c.secrets.master_key_env, "HOOKGUARD_MASTER_KEY");
   EXPECT_EQ(c.secrets.master_key_file, "");
+  EXPECT_EQ(c.upstream.threads, 2);
   EXPECT_EQ(c.upstream.connect_timeout_ms, 2000);
   EXPECT_EQ(c.upstream.timeout_ms, 8000);
   EXPECT_EQ(c.upstream.max_connections, 256);
@@ -138,6 +139,7 @@ secrets:
   master_key_env: ""
   master_key_file: /etc/hookguard/master.key
 upstream:
+  threads: 3
   connect_timeout_ms: 1000
   timeout_ms: 4000
   max_connections: 32
@@ -172,6 +174,7 @@ upstream:
   EXPECT_EQ(c.audit.spool_dir, "/var/lib/hookguard/spool");
   EXPECT_EQ(c.secrets.master_key_env, "");
   EXPECT_EQ(c.secrets.master_key_file, "/etc/hookguard/master.key");
+  EXPECT_EQ(c.upstream.threads, 3);
   EXPECT_EQ(c.upstream.connect_timeout_ms, 1000);
   EXPECT_EQ(c.upstream.timeout_ms, 4000);
   EXPECT_EQ(c.upstream.max_connections, 32);
@@ -302,6 +305,8 @@ TEST(Config, RejectsMistakesWithAMessageNamingTheKey) {
       {"audit:\n  queue_capacity: 0\n", "audit.queue_capacity: must be 1-10000000, got 0"},
       {"audit:\n  queue_capacity: 10000001\n",
        "audit.queue_capacity: must be 1-10000000, got 10000001"},
+      {"upstream:\n  threads: 0\n", "upstream.threads: must be 1-64, got 0"},
+      {"upstream:\n  threads: 65\n", "upstream.threads: must be 1-64, got 65"},
       {"upstream:\n  connect_timeout_ms: 99\n",
        "upstream.connect_timeout_ms: must be 100-600000, got 99"},
       {"upstream:\n  timeout_ms: 600001\n", "upstream.timeout_ms: must be 100-600000, got 600001"},
@@ -476,6 +481,7 @@ TEST(ConfigEnv, EveryKeyCanBeOverridden) {
        [](auto& c) { return c.secrets.master_key_env.empty(); }},
       {"HOOKGUARD_SECRETS_MASTER_KEY_FILE", "/k",
        [](auto& c) { return c.secrets.master_key_file == "/k"; }},
+      {"HOOKGUARD_UPSTREAM_THREADS", "4", [](auto& c) { return c.upstream.threads == 4; }},
       {"HOOKGUARD_UPSTREAM_CONNECT_TIMEOUT_MS", "150",
        [](auto& c) { return c.upstream.connect_timeout_ms == 150; }},
       {"HOOKGUARD_UPSTREAM_TIMEOUT_MS", "160",
