@@ -34,6 +34,8 @@ constexpr int kBackoffMinMs = 100;
 constexpr int kBackoffMaxMs = 5000;
 // How often the watchdog looks for a sender that waits too long when none is waiting yet.
 constexpr std::int64_t kWatchdogTickUs = 100000;
+// Rows that, once queued, go into the open COPY at once rather than at the flush (run()).
+constexpr std::size_t kStreamChunkRows = 256;
 
 // Must match webhook_event_log (db/migrations/0001_*.sql) minus the generated id.
 constexpr const char* kColumns =
@@ -74,6 +76,15 @@ std::string format_timestamp(std::int64_t unix_us) {
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<long long>(micros));
   return buf;
+}
+
+// One row of the COPY, columns in kColumnList's order.
+void write_row(pqxx::stream_to& stream, const AuditRow& r) {
+  stream << std::make_tuple(format_timestamp(r.created_unix_us), r.trigger_id, r.webhook_key,
+                            r.request_id, r.delivery_id, r.event_type, r.source_ip, r.peer_ip,
+                            r.user_agent, r.method, r.payload_size_bytes, r.outcome, r.status_code,
+                            r.error_message, r.hmac_verified, r.rate_limited, r.ip_allowed,
+                            r.monitor, r.upstream_status, r.upstream_ms, r.processing_time_ms);
 }
 
 // Almost every field is plain ASCII within its bound: one scan says so and the value stays
@@ -361,15 +372,7 @@ struct AuditWriter::Impl {
         pqxx::stream_to stream(tx, idempotent ? "hookguard_audit_batch" : "webhook_event_log",
                                kColumnList);
         try {
-          for (std::size_t i = lo; i < hi; ++i) {
-            const AuditRow& r = rows[i];
-            stream << std::make_tuple(
-                format_timestamp(r.created_unix_us), r.trigger_id, r.webhook_key, r.request_id,
-                r.delivery_id, r.event_type, r.source_ip, r.peer_ip, r.user_agent, r.method,
-                r.payload_size_bytes, r.outcome, r.status_code, r.error_message, r.hmac_verified,
-                r.rate_limited, r.ip_allowed, r.monitor, r.upstream_status, r.upstream_ms,
-                r.processing_time_ms);
-          }
+          for (std::size_t i = lo; i < hi; ++i) write_row(stream, rows[i]);
         } catch (...) {
           // The destructor swallows errors; complete() closes the COPY so the real error
           // (the one thrown above) is what the caller sees.
@@ -438,6 +441,63 @@ struct AuditWriter::Impl {
     return write_range(rows, mid, hi, idempotent, poison, error);
   }
 
+  // Is the next chunk of the open COPY there, or must its transaction end? (mu held)
+  bool stream_should_wake_locked(std::size_t batch_rows) const {
+    return stopping || rescuing || queued_waiters > 0 ||
+           queue.size() >= std::min(kStreamChunkRows, options.batch_size - batch_rows);
+  }
+
+  // Stores a fresh batch (no sender waits for it) in one COPY that stays open until `flush_at`:
+  // rows queued meanwhile join it a chunk at a time, so PostgreSQL takes them as they come
+  // rather than all at the flush, where a few thousand rows held a core for ~8 ms and every
+  // request behind it waited (README, audit.flush_interval_ms). At `flush_at` the rows still
+  // queued join too. It ends early when the batch is full, a sender waits for a row (that row
+  // goes in the next transaction, at once), or the writer stops. Any failure leaves nothing
+  // committed: the whole batch then takes store()'s path (retries, bisection, the idempotent
+  // form). false as store() (the caller spools the batch).
+  bool stream_batch(std::vector<AuditRow>& batch, Clock::time_point flush_at) {
+    if (!ensure_connection()) return false;
+    std::size_t written = 0;
+    try {
+      pqxx::work tx(*conn, "hookguard_audit");
+      {
+        pqxx::stream_to stream(tx, "webhook_event_log", kColumnList);
+        try {
+          for (;;) {
+            busy_since_ms = now_ms();
+            for (; written < batch.size(); ++written) write_row(stream, batch[written]);
+            busy_since_ms = 0;
+            if (batch.size() >= options.batch_size) break;
+            std::unique_lock<std::mutex> lock(mu);
+            cv.wait_until(lock, flush_at, [&] { return stream_should_wake_locked(batch.size()); });
+            // A waiting sender's row goes in a transaction of its own, at once (run()).
+            if (rescuing || queued_waiters > 0) break;
+            std::vector<Waiter> none;  // no queued row has a waiter (checked above)
+            take_locked(options.batch_size - batch.size(), batch, none);
+            if (stopping || Clock::now() >= flush_at) break;
+          }
+          busy_since_ms = now_ms();
+          for (; written < batch.size(); ++written) write_row(stream, batch[written]);
+        } catch (...) {
+          try {
+            stream.complete();
+          } catch (...) {
+          }
+          throw;
+        }
+        stream.complete();
+      }
+      tx.commit();
+    } catch (const std::exception&) {
+      busy_since_ms = 0;
+      return store(batch, /*idempotent=*/false);
+    }
+    busy_since_ms = 0;
+    ++counters.commits;
+    counters.written += batch.size();
+    return true;
+  }
+
   // Stores `rows` in PostgreSQL; false when PostgreSQL is unavailable (nothing is lost: the
   // caller still holds the rows, and rows already committed are skipped on replay).
   bool store(const std::vector<AuditRow>& rows, bool idempotent) {
@@ -504,16 +564,21 @@ struct AuditWriter::Impl {
 
       auto batch = std::make_shared<std::vector<AuditRow>>();
       std::vector<Waiter> waiters;
+      bool streaming = false;
       {
         std::unique_lock<std::mutex> lock(mu);
         // A waiting sender is written at once, together with whatever queued up while the
         // previous transaction ran (group commit), rather than after flush_interval_ms.
-        cv.wait_until(lock, next_flush, [&] {
-          return stopping || queue.size() >= options.batch_size || queued_waiters > 0;
-        });
+        // A chunk of rows opens the next transaction before the flush (stream_batch).
+        const std::size_t chunk = std::min(kStreamChunkRows, options.batch_size);
+        cv.wait_until(lock, next_flush,
+                      [&] { return stopping || queue.size() >= chunk || queued_waiters > 0; });
         // The watchdog is spooling rows older than these: let it finish, to keep the order.
         cv.wait(lock, [&] { return !rescuing; });
-        if (queue.size() < options.batch_size) {
+        streaming = !stopping && queued_waiters == 0 && queue.size() < options.batch_size &&
+                    Clock::now() < next_flush;
+        // Woken by the flush time or a waiting sender: the next flush is an interval away.
+        if (!streaming && queue.size() < options.batch_size) {
           next_flush = Clock::now() + std::chrono::milliseconds(options.flush_interval_ms);
         }
         take_locked(options.batch_size, *batch, waiters);
@@ -530,7 +595,14 @@ struct AuditWriter::Impl {
       }
       if (batch->empty()) continue;
       // While older rows wait in the spool, newer ones queue up behind them on disk.
-      const bool stored = (!spool || spool->empty()) && store(*batch, /*idempotent=*/false);
+      const bool stored =
+          (!spool || spool->empty()) &&
+          (streaming ? stream_batch(*batch, next_flush) : store(*batch, /*idempotent=*/false));
+      // A streamed transaction ran until the flush time (unless it filled up): the next one's
+      // is an interval after it ended.
+      if (streaming && batch->size() < options.batch_size) {
+        next_flush = Clock::now() + std::chrono::milliseconds(options.flush_interval_ms);
+      }
       bool rescued = false;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -617,8 +689,9 @@ struct AuditWriter::Impl {
             });
           }
           if (++queued_waiters == 1) cv.notify_one();
-        } else if (queue.size() == options.batch_size) {
-          cv.notify_one();
+        } else if (queue.size() == std::min(kStreamChunkRows, options.batch_size) ||
+                   queue.size() == options.batch_size) {
+          cv.notify_one();  // a chunk for the open COPY (stream_batch), or a full batch
         }
         return;
       }

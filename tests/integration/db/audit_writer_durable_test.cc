@@ -168,6 +168,38 @@ TEST(DurableAuditWriter, CallbackRunsOnlyOnceAnotherConnectionSeesTheRow) {
   EXPECT_EQ(writer.counters().durable_rescued.load(), 0U);
 }
 
+// Verifies that a sender waiting for its row does not wait for an open COPY (ordinary rows
+// streamed into it, the flush far away) to reach its flush: the COPY ends and the row is
+// committed at once, well inside the watchdog's bound, with every row before it.
+TEST(DurableAuditWriter, AWaitingSenderEndsTheOpenCopyAtOnce) {
+  testing::PgTestDb db;
+  TempDir spool;
+  auto options = options_for(db.dsn(), spool.path());
+  options.batch_size = 100000;
+  AuditWriter writer(options);
+  writer.start();
+  for (int i = 0; i < 600; ++i) writer.enqueue(make_row());
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 250 && writer.queue_depth() >= 256; ++i) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return writer.queue_depth() < 256;
+  }()) << "the writer took no chunk into a COPY";
+  const AuditRow row = make_row();
+  const auto t0 = Clock::now();
+  const auto seen = enqueue_and_wait(
+      writer, row, [dsn = db.dsn(), id = row.request_id] { return rows_with_id(dsn, id); });
+  const auto waited = Clock::now() - t0;
+  ASSERT_TRUE(seen) << "the callback did not run";
+  EXPECT_EQ(*seen, 1);
+  EXPECT_LT(waited, milliseconds(options.durable_wait_max_ms * 8 / 10));
+  EXPECT_EQ(writer.counters().durable_rescued.load(), 0U);
+  EXPECT_EQ(count_rows(db.dsn()), 601);
+  writer.stop();
+  EXPECT_EQ(count_rows(db.dsn()), 601);
+  EXPECT_EQ(writer.counters().spooled.load(), 0U);
+}
+
 // Verifies the other half of the promise: with PostgreSQL unreachable, the callback runs only
 // once the spool file holds the row, and a later writer replays it into the table.
 TEST(DurableAuditWriter, WithPostgresUnreachableCallbackRunsOnceTheSpoolHoldsTheRow) {

@@ -20,6 +20,7 @@
 
 #include "db/spool.h"
 #include "policy/encoding.h"
+#include "tests/support/proc_stat.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
 
@@ -261,11 +262,102 @@ TEST(AuditWriter, StopDrainsTheQueue) {
   AuditWriter writer(options);
   writer.start();
   for (const auto& row : make_rows(1234)) writer.enqueue(row);
-  EXPECT_EQ(writer.queue_depth(), 1234U);
+  // Chunks of them may already be in the open COPY (stream_batch); none is committed yet.
+  EXPECT_EQ(count_rows(db.dsn()), 0);
   writer.stop();
   writer.stop();  // idempotent
   EXPECT_EQ(writer.queue_depth(), 0U);
   EXPECT_EQ(count_rows(db.dsn()), 1234);
+}
+
+// Rows the server has taken into COPYs still running on the test database, by PostgreSQL's
+// progress view.
+std::int64_t rows_in_open_copies(const std::string& dsn) {
+  pqxx::connection conn(dsn);
+  pqxx::nontransaction tx(conn);
+  return tx
+      .exec1(
+          "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy "
+          "WHERE datname = current_database()")[0]
+      .as<std::int64_t>();
+}
+
+// Verifies that rows queued under load go to PostgreSQL a chunk at a time into one open COPY,
+// before its transaction commits at the flush (so the server does not take a whole batch in
+// one burst), and that the transaction holds them all: one commit, every row once, in order.
+TEST(AuditWriter, RowsStreamIntoAnOpenCopyThatCommitsAtTheFlush) {
+  testing::PgTestDb db;
+  TempDir spool;
+  auto options = options_for(db.dsn(), spool.path());
+  options.flush_interval_ms = 3000;
+  options.batch_size = 100000;
+  AuditWriter writer(options);
+  writer.start();
+  auto rows = make_rows(1000);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& row : rows) writer.enqueue(row);
+  // All but what is left below a chunk (< 256 rows, joining at the flush) and what libpq still
+  // buffers (it sends COPY data in 8 KiB pieces, some 30 of these rows) reach the server.
+  EXPECT_TRUE(wait_for([&] { return rows_in_open_copies(db.dsn()) >= 700; }, milliseconds(2000)))
+      << "rows in open COPYs: " << rows_in_open_copies(db.dsn());
+  EXPECT_EQ(count_rows(db.dsn()), 0) << "committed before the flush";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2500));
+  EXPECT_TRUE(wait_for([&] { return count_rows(db.dsn()) == 1000; }, milliseconds(6000)));
+  EXPECT_EQ(writer.counters().commits.load(), 1U);
+  EXPECT_EQ(writer.counters().written.load(), 1000U);
+  writer.stop();
+  auto [by_id, by_created] = ids_by_id_and_created(db.dsn());
+  EXPECT_EQ(by_id, request_ids(rows));
+}
+
+// Verifies that a writer with nothing to write sleeps between flushes: after its rows are
+// committed, it costs (almost) no CPU while the queue stays empty, across many flush times.
+TEST(AuditWriter, AnIdleWriterSleepsBetweenFlushes) {
+  testing::PgTestDb db;
+  TempDir spool;
+  auto options = options_for(db.dsn(), spool.path());  // flush every 20 ms
+  AuditWriter writer(options);
+  writer.start();
+  for (const auto& row : make_rows(300)) writer.enqueue(row);  // a streamed batch, then idle
+  ASSERT_TRUE(wait_for([&] { return count_rows(db.dsn()) == 300; }, milliseconds(5000)));
+  const long idle_ms = testing::cpu_ms_over(::getpid(), milliseconds(1000));
+  EXPECT_LT(idle_ms, 100) << "the writer spun while idle";
+  writer.stop();
+}
+
+// Verifies that a COPY cut while it is open (its backend terminated between two chunks) loses
+// no row and stores none twice: the whole batch is written again on a new connection (or
+// spooled and replayed, were PostgreSQL still away).
+TEST(AuditWriter, ACopyCutWhileOpenLosesNoRow) {
+  testing::PgTestDb db;
+  TempDir spool;
+  auto options = options_for(db.dsn(), spool.path());
+  options.flush_interval_ms = 3000;
+  options.batch_size = 100000;
+  AuditWriter writer(options);
+  writer.start();
+  auto rows = make_rows(1000);
+  for (std::size_t i = 0; i < 600; ++i) writer.enqueue(rows[i]);
+  // At least one chunk (256 rows) less what libpq still buffers is in the open COPY.
+  ASSERT_TRUE(wait_for([&] { return rows_in_open_copies(db.dsn()) >= 200; }, milliseconds(2500)));
+  {
+    pqxx::connection conn(db.dsn());
+    pqxx::nontransaction tx(conn);
+    EXPECT_EQ(tx.exec1("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_progress_copy "
+                       "WHERE datname = current_database()")[0]
+                  .as<int>(),
+              1);
+  }
+  for (std::size_t i = 600; i < rows.size(); ++i) writer.enqueue(rows[i]);
+  EXPECT_TRUE(wait_for([&] { return count_rows(db.dsn()) == 1000; }, milliseconds(15000)))
+      << count_rows(db.dsn()) << " rows";
+  writer.stop();
+  EXPECT_EQ(count_rows(db.dsn()), 1000);
+  pqxx::connection conn(db.dsn());
+  pqxx::nontransaction tx(conn);
+  EXPECT_EQ(tx.exec1("SELECT count(DISTINCT request_id) FROM webhook_event_log")[0].as<int>(),
+            1000);
+  EXPECT_EQ(writer.counters().dropped.load(), 0U);
 }
 
 // Verifies the unreachable-database path: everything goes to the spool (counted), and a later
