@@ -87,6 +87,23 @@ void write_row(pqxx::stream_to& stream, const AuditRow& r) {
                             r.monitor, r.upstream_status, r.upstream_ms, r.processing_time_ms);
 }
 
+// COPYs into `table` what `write` writes, then ends the COPY. When `write` throws, the COPY is
+// still ended (stream_to's destructor swallows errors), so its error is what the caller sees.
+template <class Write>
+void copy_into(pqxx::work& tx, const char* table, Write&& write) {
+  pqxx::stream_to stream(tx, table, kColumnList);
+  try {
+    write(stream);
+  } catch (...) {
+    try {
+      stream.complete();
+    } catch (...) {
+    }
+    throw;
+  }
+  stream.complete();
+}
+
 // Almost every field is plain ASCII within its bound: one scan says so and the value stays
 // where it is, without the copy sanitize_utf8 makes (this runs once per request).
 void sanitize_field(std::string& value, std::size_t max_bytes) {
@@ -368,22 +385,10 @@ struct AuditWriter::Impl {
         tx.exec0(std::string("CREATE TEMP TABLE hookguard_audit_batch ON COMMIT DROP AS SELECT ") +
                  kColumns + " FROM webhook_event_log WITH NO DATA");
       }
-      {
-        pqxx::stream_to stream(tx, idempotent ? "hookguard_audit_batch" : "webhook_event_log",
-                               kColumnList);
-        try {
-          for (std::size_t i = lo; i < hi; ++i) write_row(stream, rows[i]);
-        } catch (...) {
-          // The destructor swallows errors; complete() closes the COPY so the real error
-          // (the one thrown above) is what the caller sees.
-          try {
-            stream.complete();
-          } catch (...) {
-          }
-          throw;
-        }
-        stream.complete();
-      }
+      copy_into(tx, idempotent ? "hookguard_audit_batch" : "webhook_event_log",
+                [&](pqxx::stream_to& stream) {
+                  for (std::size_t i = lo; i < hi; ++i) write_row(stream, rows[i]);
+                });
       if (idempotent) {
         pqxx::result inserted = tx.exec0(
             std::string("INSERT INTO webhook_event_log (") + kColumns + ") SELECT " + kColumns +
@@ -460,33 +465,23 @@ struct AuditWriter::Impl {
     std::size_t written = 0;
     try {
       pqxx::work tx(*conn, "hookguard_audit");
-      {
-        pqxx::stream_to stream(tx, "webhook_event_log", kColumnList);
-        try {
-          for (;;) {
-            busy_since_ms = now_ms();
-            for (; written < batch.size(); ++written) write_row(stream, batch[written]);
-            busy_since_ms = 0;
-            if (batch.size() >= options.batch_size) break;
-            std::unique_lock<std::mutex> lock(mu);
-            cv.wait_until(lock, flush_at, [&] { return stream_should_wake_locked(batch.size()); });
-            // A waiting sender's row goes in a transaction of its own, at once (run()).
-            if (rescuing || queued_waiters > 0) break;
-            std::vector<Waiter> none;  // no queued row has a waiter (checked above)
-            take_locked(options.batch_size - batch.size(), batch, none);
-            if (stopping || Clock::now() >= flush_at) break;
-          }
+      copy_into(tx, "webhook_event_log", [&](pqxx::stream_to& stream) {
+        for (;;) {
           busy_since_ms = now_ms();
           for (; written < batch.size(); ++written) write_row(stream, batch[written]);
-        } catch (...) {
-          try {
-            stream.complete();
-          } catch (...) {
-          }
-          throw;
+          busy_since_ms = 0;
+          if (batch.size() >= options.batch_size) break;
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait_until(lock, flush_at, [&] { return stream_should_wake_locked(batch.size()); });
+          // A waiting sender's row goes in a transaction of its own, at once (run()).
+          if (rescuing || queued_waiters > 0) break;
+          std::vector<Waiter> none;  // no queued row has a waiter (checked above)
+          take_locked(options.batch_size - batch.size(), batch, none);
+          if (stopping || Clock::now() >= flush_at) break;
         }
-        stream.complete();
-      }
+        busy_since_ms = now_ms();
+        for (; written < batch.size(); ++written) write_row(stream, batch[written]);
+      });
       tx.commit();
     } catch (const std::exception&) {
       busy_since_ms = 0;

@@ -282,16 +282,21 @@ std::int64_t rows_in_open_copies(const std::string& dsn) {
       .as<std::int64_t>();
 }
 
+// Rows stream into one COPY that stays open for 3 s, whatever the count.
+AuditWriterOptions open_copy_options(const std::string& dsn, const std::string& spool_dir) {
+  auto options = options_for(dsn, spool_dir);
+  options.flush_interval_ms = 3000;
+  options.batch_size = 100000;
+  return options;
+}
+
 // Verifies that rows queued under load go to PostgreSQL a chunk at a time into one open COPY,
 // before its transaction commits at the flush (so the server does not take a whole batch in
 // one burst), and that the transaction holds them all: one commit, every row once, in order.
 TEST(AuditWriter, RowsStreamIntoAnOpenCopyThatCommitsAtTheFlush) {
   testing::PgTestDb db;
   TempDir spool;
-  auto options = options_for(db.dsn(), spool.path());
-  options.flush_interval_ms = 3000;
-  options.batch_size = 100000;
-  AuditWriter writer(options);
+  AuditWriter writer(open_copy_options(db.dsn(), spool.path()));
   writer.start();
   auto rows = make_rows(1000);
   const auto t0 = std::chrono::steady_clock::now();
@@ -331,10 +336,7 @@ TEST(AuditWriter, AnIdleWriterSleepsBetweenFlushes) {
 TEST(AuditWriter, ACopyCutWhileOpenLosesNoRow) {
   testing::PgTestDb db;
   TempDir spool;
-  auto options = options_for(db.dsn(), spool.path());
-  options.flush_interval_ms = 3000;
-  options.batch_size = 100000;
-  AuditWriter writer(options);
+  AuditWriter writer(open_copy_options(db.dsn(), spool.path()));
   writer.start();
   auto rows = make_rows(1000);
   for (std::size_t i = 0; i < 600; ++i) writer.enqueue(rows[i]);
