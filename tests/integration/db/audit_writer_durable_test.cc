@@ -25,6 +25,7 @@
 #include "policy/encoding.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
+#include "tests/support/wait.h"
 
 namespace hookguard::db {
 namespace {
@@ -179,12 +180,8 @@ TEST(DurableAuditWriter, AWaitingSenderEndsTheOpenCopyAtOnce) {
   AuditWriter writer(options);
   writer.start();
   for (int i = 0; i < 600; ++i) writer.enqueue(make_row());
-  ASSERT_TRUE([&] {
-    for (int i = 0; i < 250 && writer.queue_depth() >= 256; ++i) {
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return writer.queue_depth() < 256;
-  }()) << "the writer took no chunk into a COPY";
+  ASSERT_TRUE(testing::wait_for([&] { return writer.queue_depth() < 256; }, milliseconds(5000)))
+      << "the writer took no chunk into a COPY";
   const AuditRow row = make_row();
   const auto t0 = Clock::now();
   const auto seen = enqueue_and_wait(

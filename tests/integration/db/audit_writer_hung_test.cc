@@ -19,6 +19,7 @@
 #include "tests/support/service_freeze.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
+#include "tests/support/wait.h"
 
 namespace hookguard::db {
 namespace {
@@ -45,14 +46,7 @@ std::vector<AuditRow> make_rows(std::size_t n) {
   return rows;
 }
 
-bool wait_for(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
+using hookguard::testing::wait_for;
 
 // Rows stored, and distinct request ids among them.
 std::pair<std::int64_t, std::int64_t> count_rows(const std::string& dsn) {

@@ -23,6 +23,7 @@
 #include "tests/support/proc_stat.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_env.h"
+#include "tests/support/wait.h"
 
 namespace hookguard::db {
 namespace {
@@ -104,14 +105,7 @@ std::vector<std::string> request_ids(const std::vector<AuditRow>& rows) {
   return ids;
 }
 
-bool wait_for(const std::function<bool()>& done, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
+using hookguard::testing::wait_for;
 
 // A loopback port nothing listens on: bound once to get a free number, then released.
 int closed_port() {

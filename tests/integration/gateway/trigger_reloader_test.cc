@@ -13,6 +13,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/test_env.h"
+#include "tests/support/wait.h"
 
 namespace hookguard::gateway {
 namespace {
@@ -30,14 +31,7 @@ std::string sessions_sql(const std::string& condition = "") {
          (condition.empty() ? "" : " AND " + condition);
 }
 
-bool wait_for(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
+using hookguard::testing::wait_for;
 
 policy::SecretBox box() { return *policy::SecretBox::from_base64_key(testing::kTestMasterKey); }
 
