@@ -446,10 +446,21 @@ struct AuditWriter::Impl {
     return write_range(rows, mid, hi, idempotent, poison, error);
   }
 
-  // Is the next chunk of the open COPY there, or must its transaction end? (mu held)
-  bool stream_should_wake_locked(std::size_t batch_rows) const {
-    return stopping || rescuing || queued_waiters > 0 ||
-           queue.size() >= std::min(kStreamChunkRows, options.batch_size - batch_rows);
+  // Waits for the next chunk of the open COPY (stream_batch) and takes it. False when the
+  // transaction ends now: the batch is full, a sender waits for a row (that row goes in a
+  // transaction of its own, at once: run()), or the flush time or the stop has come, in which
+  // case the rows still queued are taken first.
+  bool take_next_chunk(std::vector<AuditRow>& batch, Clock::time_point flush_at) {
+    if (batch.size() >= options.batch_size) return false;
+    const std::size_t chunk = std::min(kStreamChunkRows, options.batch_size - batch.size());
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_until(lock, flush_at, [&] {
+      return stopping || rescuing || queued_waiters > 0 || queue.size() >= chunk;
+    });
+    if (rescuing || queued_waiters > 0) return false;
+    std::vector<Waiter> none;  // no queued row has a waiter (checked above)
+    take_locked(options.batch_size - batch.size(), batch, none);
+    return !stopping && Clock::now() < flush_at;
   }
 
   // Stores a fresh batch (no sender waits for it) in one COPY that stays open until `flush_at`:
@@ -466,21 +477,13 @@ struct AuditWriter::Impl {
     try {
       pqxx::work tx(*conn, "hookguard_audit");
       copy_into(tx, "webhook_event_log", [&](pqxx::stream_to& stream) {
-        for (;;) {
+        for (bool more = true;;) {
           busy_since_ms = now_ms();
           for (; written < batch.size(); ++written) write_row(stream, batch[written]);
+          if (!more) break;  // busy_since_ms stays set through the COPY's end and the commit
           busy_since_ms = 0;
-          if (batch.size() >= options.batch_size) break;
-          std::unique_lock<std::mutex> lock(mu);
-          cv.wait_until(lock, flush_at, [&] { return stream_should_wake_locked(batch.size()); });
-          // A waiting sender's row goes in a transaction of its own, at once (run()).
-          if (rescuing || queued_waiters > 0) break;
-          std::vector<Waiter> none;  // no queued row has a waiter (checked above)
-          take_locked(options.batch_size - batch.size(), batch, none);
-          if (stopping || Clock::now() >= flush_at) break;
+          more = take_next_chunk(batch, flush_at);
         }
-        busy_since_ms = now_ms();
-        for (; written < batch.size(); ++written) write_row(stream, batch[written]);
       });
       tx.commit();
     } catch (const std::exception&) {
