@@ -77,6 +77,14 @@ class PistacheIngressHandler final : public http::BoundedHeadHandler {
     if (metrics_) metrics_->count_oversized_head();
   }
 
+  // Answers leave from the forwarder's threads; ReplyPath keeps them in request order.
+  std::size_t unanswered(const std::shared_ptr<Tcp::Peer>& peer) override {
+    return ReplyPath::unanswered(*peer, metrics_);
+  }
+  void close_after_answers(const std::shared_ptr<Tcp::Peer>& peer) override {
+    ReplyPath::close_after_answers(*peer, metrics_);
+  }
+
   std::shared_ptr<const Ingress> ingress_;
   Metrics* metrics_;
 };

@@ -8,11 +8,15 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "gateway/http1_response_writer.h"
 #include "gateway/metrics.h"
+#include "http/request_framing.h"
 
 namespace hookguard::gateway {
 
@@ -25,32 +29,82 @@ using namespace Pistache;
 // reused), so each connection gets a duplicate, owned with the Peer: any thread writes the
 // answer with one send(). What does not fit in the socket buffer goes to Pistache's queue, and
 // so does every answer after it until the queue has sent it, which keeps answers in order.
+//
+// Pipelined requests of one connection are answered from different threads in any order: each
+// request gets its place when it is parsed, and an answer that comes before those of earlier
+// places waits here until they have been written.
 class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
  public:
   /// The connection's reply socket, made on first use; on the reactor thread only (it touches
-  /// the Peer's data map). Null when the peer cannot take direct writes.
+  /// the Peer's data map). Never null: when the peer cannot take direct writes (TLS, or no
+  /// descriptor left to duplicate), every answer goes through Pistache's queue.
   static std::shared_ptr<ReplySocket> of(Tcp::Peer& peer, Metrics* metrics) {
     static const std::string kKey = "hookguard.reply";
     if (auto existing = peer.tryGetData(kKey)) {
       return std::static_pointer_cast<ReplySocket>(existing);
     }
-    if (peer.ssl() != nullptr) return nullptr;  // TLS records are Pistache's to write
-    const int fd = ::fcntl(peer.fd(), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return nullptr;  // out of descriptors: Pistache's queue still works
+    // TLS records are Pistache's to write.
+    const int fd = peer.ssl() != nullptr ? -1 : ::fcntl(peer.fd(), F_DUPFD_CLOEXEC, 0);
     auto socket = std::shared_ptr<ReplySocket>(new ReplySocket(fd, metrics));
     peer.putData(kKey, socket);
     return socket;
   }
 
-  ~ReplySocket() { ::close(fd_); }
+  ~ReplySocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   ReplySocket(const ReplySocket&) = delete;
   ReplySocket& operator=(const ReplySocket&) = delete;
 
-  /// Sends `wire` (a whole response) from any thread; `close`: end the connection after it.
-  void send(Tcp::Peer& peer, const std::string& wire, bool close) {
-    std::lock_guard<std::mutex> lock(mu_);  // one answer at a time decides direct or queued
+  /// The place of the answer to the request just parsed; on the reactor thread.
+  std::uint64_t next_place() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return issued_++;
+  }
+
+  /// Requests whose answers have not been written (or queued) yet.
+  std::size_t unanswered() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<std::size_t>(issued_ - written_);
+  }
+
+  /// The connection ends after the answer of the last place given so far; only while that
+  /// answer has not been written yet.
+  void close_after_answers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (issued_ > written_) close_after_ = issued_ - 1;
+  }
+
+  /// Sends `wire` (a whole response) from any thread, once every earlier place has had its
+  /// answer sent; `close`: end the connection after it.
+  void send(Tcp::Peer& peer, std::uint64_t place, std::string wire, bool close) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (place != written_) {
+      early_.emplace(place, Answer{std::move(wire), close});
+      return;
+    }
+    write(peer, wire, close);
+    for (auto next = early_.find(written_); next != early_.end(); next = early_.find(written_)) {
+      const Answer answer = std::move(next->second);
+      early_.erase(next);
+      write(peer, answer.wire, answer.close);
+    }
+  }
+
+ private:
+  struct Answer {
+    std::string wire;
+    bool close = false;
+  };
+
+  ReplySocket(int fd, Metrics* metrics) : fd_(fd), metrics_(metrics) {}
+
+  // The answer of place written_, directly or through Pistache's queue; under mu_.
+  void write(Tcp::Peer& peer, const std::string& wire, bool close) {
+    close = close || close_after_ == written_;
+    ++written_;
     std::size_t sent = 0;
-    if (queued_.load(std::memory_order_acquire) == 0) {
+    if (fd_ >= 0 && queued_.load(std::memory_order_acquire) == 0) {
       const ssize_t n = ::send(fd_, wire.data(), wire.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n == static_cast<ssize_t>(wire.size())) {
         if (metrics_) metrics_->count_direct_reply();
@@ -61,23 +115,27 @@ class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
       sent = n > 0 ? static_cast<std::size_t>(n) : 0;
     }
     // The rest waits in Pistache's queue, and so does every answer after it until it is sent.
+    // The completion may run on this thread, inside this call, so it takes no lock.
     queued_.fetch_add(1, std::memory_order_acq_rel);
     if (metrics_) metrics_->count_queued_reply();
     auto done = [self = shared_from_this(), close] {
-      if (close) ::shutdown(self->fd_, SHUT_WR);
+      if (close && self->fd_ >= 0) ::shutdown(self->fd_, SHUT_WR);
       self->queued_.fetch_sub(1, std::memory_order_acq_rel);
     };
     peer.send(RawBuffer(wire.substr(sent), wire.size() - sent))
         .then([done](ssize_t) { done(); }, [done](std::exception_ptr&) { done(); });
   }
 
- private:
-  ReplySocket(int fd, Metrics* metrics) : fd_(fd), metrics_(metrics) {}
-
-  const int fd_;
+  const int fd_;  // -1: every answer through Pistache's queue
   Metrics* const metrics_;
   std::mutex mu_;
   std::atomic<int> queued_{0};  // answers in Pistache's queue, not yet sent
+  // Guarded by mu_: places given to requests, answers written (or queued) so far, answers that
+  // came before their turn, and the place after whose answer the connection ends.
+  std::uint64_t issued_ = 0;
+  std::uint64_t written_ = 0;
+  std::map<std::uint64_t, Answer> early_;
+  std::optional<std::uint64_t> close_after_;
 };
 
 ReplyPath ReplyPath::of(const Http::Request& request, Http::ResponseWriter& response,
@@ -86,29 +144,31 @@ ReplyPath ReplyPath::of(const Http::Request& request, Http::ResponseWriter& resp
   auto& f = path.framing_;
   f.http10 = request.version() == Http::Version::Http10;
   f.head = request.method() == Http::Method::Head;
-  const auto conn = request.headers().tryGet<Http::Header::Connection>();
-  f.close = conn ? conn->control() == Http::ConnectionControl::Close ||
-                       (f.http10 && conn->control() != Http::ConnectionControl::KeepAlive)
-                 : f.http10;
+  f.close = http::closes_after(request);
   try {
     auto peer = response.peer();  // throws when the connection is already gone
     path.socket_ = ReplySocket::of(*peer, metrics);
+    path.place_ = path.socket_->next_place();
     path.peer_ = peer;
   } catch (const std::exception&) {
   }
   return path;
 }
 
+std::size_t ReplyPath::unanswered(Tcp::Peer& peer, Metrics* metrics) {
+  return ReplySocket::of(peer, metrics)->unanswered();
+}
+
+void ReplyPath::close_after_answers(Tcp::Peer& peer, Metrics* metrics) {
+  ReplySocket::of(peer, metrics)->close_after_answers();
+}
+
 void ReplyPath::send(int status, const policy::HeaderList& headers, std::string_view body) const {
   auto peer = peer_.lock();
   if (!peer) return;    // the client left
   peer->setIdle(true);  // starts the keep-alive timer, as ResponseWriter::send does
-  const std::string wire = http1::write_response(framing_, status, headers, body);
-  if (socket_) {
-    socket_->send(*peer, wire, framing_.close);
-  } else {
-    peer->send(RawBuffer(wire, wire.size()));
-  }
+  socket_->send(*peer, place_, http1::write_response(framing_, status, headers, body),
+                framing_.close);
 }
 
 }  // namespace hookguard::gateway

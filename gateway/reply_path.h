@@ -1,8 +1,10 @@
 // How an answer reaches the client of a Pistache connection: written straight to the socket
 // from whichever thread has it, falling back to Pistache's write queue only when the socket
-// buffer is full.
+// buffer is full; after the answers of the connection's earlier (pipelined) requests.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -31,14 +33,23 @@ class ReplyPath {
   static ReplyPath of(const Pistache::Http::Request& request,
                       Pistache::Http::ResponseWriter& response, Metrics* metrics);
 
+  /// Requests of `peer`'s connection whose answers have not been written (or queued) yet; on
+  /// the reactor thread.
+  static std::size_t unanswered(Pistache::Tcp::Peer& peer, Metrics* metrics);
+  /// Ends `peer`'s connection after the answer of its last request so far (which must not
+  /// have been written yet); on the reactor thread.
+  static void close_after_answers(Pistache::Tcp::Peer& peer, Metrics* metrics);
+
   /// Writes one whole HTTP/1.x response (http1::write_response): "Connection: close" and the
   /// end of the connection after it when the request asked for that (or was HTTP/1.0 without
-  /// keep-alive); no body after HEAD. Does nothing when the client has left.
+  /// keep-alive); no body after HEAD. Does nothing when the client has left. Waits for the
+  /// answers of the connection's earlier requests when they are not out yet.
   void send(int status, const policy::HeaderList& headers, std::string_view body) const;
 
  private:
   std::weak_ptr<Pistache::Tcp::Peer> peer_;
-  std::shared_ptr<ReplySocket> socket_;  // null: Pistache's queue only (TLS, no descriptor)
+  std::shared_ptr<ReplySocket> socket_;  // set with peer_
+  std::uint64_t place_ = 0;              // of this answer among the connection's
   http1::Framing framing_;
 };
 

@@ -29,6 +29,7 @@
 #include "tests/support/proc_stat.h"
 #include "tests/support/test_env.h"
 #include "tests/support/upstream_server.h"
+#include "tests/support/wait.h"
 
 namespace hookguard::testing {
 namespace {
@@ -634,6 +635,153 @@ TEST_F(ProtocolAbuse, HeadIsAnsweredWithoutABodyAndTheConnectionStaysInStep) {
   conn.send_bytes(post_head("/webhooks/" + key(), "Content-Length: 2\r\n\r\n{}"));
   auto a = conn.read_response();
   EXPECT_EQ(a.status, 200) << a.head << a.body;
+}
+
+// HTTP/1.1 pipelining (RFC 9112 §9.3.2): requests sent before the answers to the earlier ones.
+// A second trigger forwards to the upstream's root, so that a path suffix picks its behaviour
+// (/delay/<ms>, /echo).
+class Pipelining : public ProtocolAbuse {
+ protected:
+  void SetUp() override {
+    auto spec = basic_trigger("pipelined", upstream_.url(""));
+    root_key_ = insert_trigger(db_.dsn(), spec).spec.key;
+    ProtocolAbuse::SetUp();
+  }
+
+  std::string post(const std::string& target, const std::string& body) {
+    return post_head(target, "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  std::string rows_of_key(const std::string& key) {
+    return query_value(db_.dsn(),
+                       "SELECT count(*) FROM webhook_event_log WHERE webhook_key = '" + key + "'");
+  }
+
+  std::string root_key_;
+};
+
+// Three requests in one write: the first waits 300 ms for its upstream, the second is refused
+// at once, the third is echoed. The answers come back in the order of the requests, each with
+// its own log row.
+TEST_F(Pipelining, RequestsInOneWriteAreAllAnsweredInOrderEachWithARow) {
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  conn.send_bytes(post("/webhooks/" + root_key_ + "/delay/300", "{\"n\":1}") +
+                  post("/webhooks/wh_no_such_trigger_0123456789ab", "{\"n\":2}") +
+                  post("/webhooks/" + root_key_ + "/echo", "{\"n\":3}"));
+  const auto first = conn.read_response();
+  const auto second = conn.read_response();
+  const auto third = conn.read_response();
+  EXPECT_EQ(first.status, 200) << first.head;
+  EXPECT_EQ(first.body, "{\"ok\":true}");
+  EXPECT_EQ(second.status, 404) << second.head;
+  EXPECT_EQ(second.error(), "not_found");
+  EXPECT_EQ(third.status, 200) << third.head;
+  EXPECT_EQ(third.body, "{\"n\":3}");
+  EXPECT_EQ(row_of(first)["outcome"], "forwarded");
+  EXPECT_EQ(row_of(second)["outcome"], "not_found");
+  EXPECT_EQ(row_of(third)["outcome"], "forwarded");
+  EXPECT_EQ(upstream_.request_count(), 2u);
+  EXPECT_FALSE(conn.closed_now());
+}
+
+// A pipelined request whose bytes arrive over several writes, the first of them together with
+// the end of the request before it, is parsed once it is whole; so is a chunked request, and
+// one after it, and empty lines between requests are skipped (RFC 9112 §2.2).
+TEST_F(Pipelining, RequestsSplitAcrossWritesChunkedOnesAndEmptyLinesBetween) {
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  const std::string second = post("/webhooks/" + root_key_ + "/echo", "second");
+  conn.send_bytes(post("/webhooks/" + root_key_ + "/echo", "first") + "\r\n" +
+                  second.substr(0, 20));
+  std::this_thread::sleep_for(milliseconds(100));
+  conn.send_bytes(second.substr(20, 30));
+  std::this_thread::sleep_for(milliseconds(100));
+  conn.send_bytes(second.substr(50) +
+                  post_head("/webhooks/" + root_key_ + "/echo",
+                            "Transfer-Encoding: chunked\r\n\r\n3\r\nthi\r\n2\r\nrd\r\n0\r\n\r\n") +
+                  post("/webhooks/" + root_key_ + "/echo", "fourth"));
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 4; ++i) {
+    const auto a = conn.read_response();
+    EXPECT_EQ(a.status, 200) << "answer " << i << ":\n" << a.head << a.body;
+    bodies.push_back(a.body);
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"first", "second", "third", "fourth"}));
+  EXPECT_TRUE(wait_for([&] { return rows_of_key(root_key_) == "4"; }, milliseconds(5000)));
+}
+
+// After a request that closes the connection, what follows it is not read: one answer, one row.
+TEST_F(Pipelining, NothingAfterARequestThatClosesTheConnectionIsRead) {
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  // post_head() asks for keep-alive; this request asks for the end of the connection.
+  conn.send_bytes("POST /webhooks/" + root_key_ +
+                  "/echo HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n"
+                  "Content-Length: 7\r\n\r\nclosing" +
+                  post("/webhooks/" + root_key_ + "/echo", "ignored"));
+  const auto a = conn.read_response();
+  EXPECT_EQ(a.status, 200) << a.head;
+  EXPECT_EQ(a.body, "closing");
+  EXPECT_TRUE(conn.wait_closed(2000));
+  EXPECT_EQ(conn.pending(), "") << "a second answer after Connection: close";
+  row_of(a);
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(rows_of_key(root_key_), "1");
+}
+
+// A connection takes at most 32 requests awaiting answers: with the first held up for 500 ms by
+// its upstream, the 33rd of 40 pipelined requests is not read. The 32 are answered, in order,
+// each with its row, then the connection ends.
+TEST_F(Pipelining, AConnectionWithThirtyTwoRequestsAwaitingAnswersTakesNoMore) {
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  std::string requests = post("/webhooks/" + root_key_ + "/delay/500", "0");
+  for (int i = 1; i < 40; ++i) {
+    requests += post("/webhooks/" + root_key_ + "/echo", std::to_string(i));
+  }
+  conn.send_bytes(requests);
+  const auto first = conn.read_response();
+  EXPECT_EQ(first.status, 200) << first.head;
+  EXPECT_EQ(first.body, "{\"ok\":true}");
+  for (int i = 1; i < 32; ++i) {
+    const auto a = conn.read_response();
+    ASSERT_EQ(a.status, 200) << "answer " << i << ":\n" << a.head;
+    EXPECT_EQ(a.body, std::to_string(i));
+  }
+  EXPECT_TRUE(conn.wait_closed(3000)) << "still open after the 32nd answer";
+  EXPECT_EQ(conn.pending(), "") << "an answer after the 32nd";
+  EXPECT_TRUE(wait_for([&] { return rows_of_key(root_key_) == "32"; }, milliseconds(5000)));
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(rows_of_key(root_key_), "32");
+}
+
+// Bytes the library refuses (here an unknown method: a text 400 of its own) behind a request still
+// awaiting its answer: that 400 would overtake the answer, so the connection ends after the
+// answer instead (RFC 9112 §9.6 lets a server close; the client retries what went unanswered).
+TEST_F(Pipelining, ALibraryErrorBehindAnAwaitedAnswerEndsTheConnectionAfterIt) {
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  conn.send_bytes(post("/webhooks/" + root_key_ + "/delay/300", "{}") + "BREW /webhooks/" +
+                  root_key_ + " HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+  const auto a = conn.read_response();
+  EXPECT_EQ(a.status, 200) << a.head << a.body;
+  EXPECT_EQ(a.body, "{\"ok\":true}");
+  // The answer may already have been written with "keep-alive" when the 400 came; the close
+  // after it is what tells the client.
+  EXPECT_TRUE(conn.wait_closed(2000)) << "still open after the awaited answer";
+  EXPECT_EQ(conn.pending(), "") << "bytes after the awaited answer";
+}
+
+// The admin listener answers inside the handler: pipelined requests come back in order there too.
+TEST_F(Pipelining, TheAdminListenerAnswersPipelinedRequestsInOrder) {
+  RawConnection conn(gateway_->admin_port());
+  ASSERT_TRUE(conn.connected());
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: gw.test\r\n\r\n";
+  const std::string missing = "GET /no-such-path HTTP/1.1\r\nHost: gw.test\r\n\r\n";
+  conn.send_bytes(get + missing + get);
+  EXPECT_EQ(conn.read_response().status, 200);
+  EXPECT_EQ(conn.read_response().status, 404);
+  EXPECT_EQ(conn.read_response().status, 200);
 }
 
 // A client that stops reading (a slow-read attack, or only a slow link) holds up no one: the
