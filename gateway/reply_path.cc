@@ -16,7 +16,7 @@
 
 #include "gateway/http1_response_writer.h"
 #include "gateway/metrics.h"
-#include "http/request_framing.h"
+#include "http/parsed_request.h"
 
 namespace hookguard::gateway {
 

@@ -6,7 +6,7 @@
 #include <optional>
 #include <utility>
 
-#include "http/request_framing.h"
+#include "http/parsed_request.h"
 
 namespace hookguard::http {
 
@@ -96,7 +96,8 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
         if (state.start.size() == before) state.start.append(rest);
         length = request_length(state.start, state.fed, body_framing(request));
       }
-      const bool known = length && *length >= before && *length <= state.fed;
+      // It ends inside this read (the parser was not done before it).
+      const bool known = length && *length > before && *length <= state.fed;
       const std::size_t next = known ? pos + (*length - before) : data.size();
 
       if (unanswered(peer) >= kMaxUnanswered) {

@@ -7,25 +7,13 @@
 #include <optional>
 #include <string_view>
 
-namespace Pistache::Http {
-class Request;
-}  // namespace Pistache::Http
-
 namespace hookguard::http {
 
-/// How a request's body is framed, from its parsed header fields.
+/// How a request's body is framed, from its parsed header fields (http/parsed_request.h).
 struct BodyFraming {
   bool chunked = false;
   std::size_t content_length = 0;  // when not chunked
 };
-
-/// The framing Pistache used for `request` (Transfer-Encoding: chunked, else Content-Length,
-/// else no body).
-BodyFraming body_framing(const Pistache::Http::Request& request);
-
-/// True when the connection ends after this request's answer: "Connection: close", or HTTP/1.0
-/// without "Connection: keep-alive".
-bool closes_after(const Pistache::Http::Request& request);
 
 /// The length of the request that starts `wire`: its head through the empty line, then
 /// `content_length` bytes, or a chunked body through its last chunk and trailer section.

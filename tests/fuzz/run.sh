@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(signature cidr source_ip config trigger_yaml trigger_json)
+[[ ${#targets[@]} -gt 0 ]] || targets=(signature cidr source_ip config trigger_yaml trigger_json request_framing)
 
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DHOOKGUARD_FUZZ=ON -DHOOKGUARD_BUILD_TESTS=OFF >/dev/null
