@@ -56,9 +56,11 @@ class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
   ReplySocket(const ReplySocket&) = delete;
   ReplySocket& operator=(const ReplySocket&) = delete;
 
-  /// The place of the answer to the request just parsed; on the reactor thread.
-  std::uint64_t next_place() {
+  /// The place of the answer to the request just parsed; on the reactor thread. The peer is
+  /// busy until every place has its answer.
+  std::uint64_t next_place(Tcp::Peer& peer) {
     std::lock_guard<std::mutex> lock(mu_);
+    peer.setIdle(false);
     return issued_++;
   }
 
@@ -89,6 +91,9 @@ class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
       early_.erase(next);
       write(peer, answer.wire, answer.close);
     }
+    // Starts the keep-alive timer, as ResponseWriter::send does, once no request of the
+    // connection awaits an answer: an idle peer is closed at keepalive_timeout_ms.
+    if (written_ == issued_) peer.setIdle(true);
   }
 
  private:
@@ -148,7 +153,7 @@ ReplyPath ReplyPath::of(const Http::Request& request, Http::ResponseWriter& resp
   try {
     auto peer = response.peer();  // throws when the connection is already gone
     path.socket_ = ReplySocket::of(*peer, metrics);
-    path.place_ = path.socket_->next_place();
+    path.place_ = path.socket_->next_place(*peer);
     path.peer_ = peer;
   } catch (const std::exception&) {
   }
@@ -165,8 +170,7 @@ void ReplyPath::close_after_answers(Tcp::Peer& peer, Metrics* metrics) {
 
 void ReplyPath::send(int status, const policy::HeaderList& headers, std::string_view body) const {
   auto peer = peer_.lock();
-  if (!peer) return;    // the client left
-  peer->setIdle(true);  // starts the keep-alive timer, as ResponseWriter::send does
+  if (!peer) return;  // the client left
   socket_->send(*peer, place_, http1::write_response(framing_, status, headers, body),
                 framing_.close);
 }

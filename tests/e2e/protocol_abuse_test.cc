@@ -784,6 +784,35 @@ TEST_F(Pipelining, TheAdminListenerAnswersPipelinedRequestsInOrder) {
   EXPECT_EQ(conn.read_response().status, 200);
 }
 
+// The keep-alive timer runs only while no request of the connection awaits its answer: a second
+// pipelined request slower than keepalive_timeout_ms still gets its answer after the first one's.
+TEST(PipeliningKeepAlive, AConnectionIsNotIdleWhileAPipelinedRequestAwaitsItsAnswer) {
+  PgTestDb db;
+  UpstreamServer upstream;
+  auto spec = basic_trigger("keepalive", upstream.url(""));
+  spec.upstream_timeout_ms = 1100;
+  const std::string key = insert_trigger(db.dsn(), spec).spec.key;
+  GatewayProcess gateway(db.dsn(),
+                         "ingress: {address: 127.0.0.1, port: 0, threads: 1,\n"
+                         "          header_timeout_ms: 1500, body_timeout_ms: 1500,\n"
+                         "          keepalive_timeout_ms: 300}\n"
+                         "upstream: {timeout_ms: 1100, connect_timeout_ms: 500}\n");
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  RawConnection conn(gateway.ingress_port());
+  ASSERT_TRUE(conn.connected());
+  auto post = [&](const std::string& suffix, const std::string& body) {
+    return "POST /webhooks/" + key + suffix +
+           " HTTP/1.1\r\nHost: gw.test\r\nConnection: keep-alive\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  conn.send_bytes(post("/echo", "quick") + post("/delay/900", "{}"));
+  const auto first = conn.read_response();
+  EXPECT_EQ(first.body, "quick") << first.head;
+  const auto second = conn.read_response(3000);
+  EXPECT_EQ(second.status, 200) << "closed: " << second.closed << "\n" << gateway.log();
+  EXPECT_EQ(second.body, "{\"ok\":true}");
+}
+
 // A client that stops reading (a slow-read attack, or only a slow link) holds up no one: the
 // part of its answer that does not fit in the socket buffer waits in the library's write queue
 // while other clients are answered, and the slow client gets every byte, in order, when it
