@@ -1,9 +1,11 @@
 #include "http/bounded_head_handler.h"
 
-#include <pistache/config.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "http/parsed_request.h"

@@ -5,11 +5,8 @@
 #include <pistache/http.h>
 #include <pistache/peer.h>
 
-#include <chrono>
 #include <cstddef>
 #include <memory>
-#include <string>
-#include <string_view>
 
 namespace hookguard::http {
 
