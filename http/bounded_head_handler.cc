@@ -2,7 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,12 +16,9 @@ using Pistache::Tcp::Peer;
 
 // Per connection; owned by the Peer, touched on its reactor thread only.
 struct BoundedHeadHandler::ConnectionState {
-  // The head cap: bytes read for the current request while its head was incomplete (the
-  // parser's reset time tells one request from the next).
-  std::chrono::steady_clock::time_point request{};
-  std::size_t head_bytes = 0;
-  // The current request: bytes fed to the parser so far, and the first of them (up to the head
-  // cap) when it spans reads, for request_length.
+  // The current request: bytes fed to the parser so far (the head cap counts them while the
+  // head is incomplete), and the first of them (up to the head cap) when it spans reads, for
+  // request_length.
   std::size_t fed = 0;
   std::string start;
   bool closing = false;  // nothing more is read on this connection
@@ -74,7 +70,7 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
       const std::size_t before = state.fed;
       state.fed += rest.size();
       if (parser->parse() != Private::State::Done) {
-        if (head_over_cap(state, *parser, rest.size())) {
+        if (head_over_cap(state, *parser)) {
           restart();
           state.closing = true;
           if (unanswered(peer) > 0) {
@@ -140,15 +136,8 @@ BoundedHeadHandler::ConnectionState& BoundedHeadHandler::connection_state(Peer& 
   return *state;  // owned by the peer, which outlives this call
 }
 
-bool BoundedHeadHandler::head_over_cap(ConnectionState& state, RequestParser& parser,
-                                       std::size_t len) const {
-  if (parser.step()->id() == Private::BodyStep::Id) return false;
-  if (state.request != parser.time()) {
-    state.request = parser.time();
-    state.head_bytes = 0;
-  }
-  state.head_bytes += len;
-  return state.head_bytes > max_head_bytes_;
+bool BoundedHeadHandler::head_over_cap(const ConnectionState& state, RequestParser& parser) const {
+  return parser.step()->id() != Private::BodyStep::Id && state.fed > max_head_bytes_;
 }
 
 // The answer goes through Pistache's write queue, behind any answer of this connection still

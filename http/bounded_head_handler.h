@@ -54,8 +54,7 @@ class BoundedHeadHandler : public Pistache::Http::Handler {
   void onInput(const char* buffer, size_t len,
                const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
 
-  bool head_over_cap(ConnectionState& state, Pistache::Http::RequestParser& parser,
-                     std::size_t len) const;
+  bool head_over_cap(const ConnectionState& state, Pistache::Http::RequestParser& parser) const;
   void refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 
   std::size_t max_head_bytes_;
