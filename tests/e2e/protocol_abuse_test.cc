@@ -174,6 +174,18 @@ class RawConnection {
   std::string buffer_;
 };
 
+// The start of a keep-alive POST to `target`: the request line and fields, then `rest` (more
+// fields, the empty line, a body).
+std::string keep_alive_post_head(const std::string& target, const std::string& rest) {
+  return "POST " + target + " HTTP/1.1\r\nHost: gw.test\r\nConnection: keep-alive\r\n" + rest;
+}
+
+// A whole keep-alive POST of `body` to `target`, to be sent with others on one connection.
+std::string keep_alive_post(const std::string& target, const std::string& body) {
+  return keep_alive_post_head(target,
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
 // Short library timeouts so the slow-client cases finish quickly; the upstream budget stays
 // below them as `serve` demands. max_body_bytes 64 KiB puts Pistache's whole-request cap at
 // 80 KiB (64 KiB + 16 KiB of headers).
@@ -214,8 +226,7 @@ class ProtocolAbuse : public ::testing::Test {
   }
 
   std::string post_head(const std::string& target, const std::string& extra_headers) {
-    return "POST " + target + " HTTP/1.1\r\nHost: gw.test\r\nConnection: keep-alive\r\n" +
-           extra_headers;
+    return keep_alive_post_head(target, extra_headers);
   }
 
   // The log row of a raw answer, by its X-Request-Id.
@@ -648,9 +659,6 @@ class Pipelining : public ProtocolAbuse {
     ProtocolAbuse::SetUp();
   }
 
-  std::string post(const std::string& target, const std::string& body) {
-    return post_head(target, "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-  }
   std::string rows_of_key(const std::string& key) {
     return query_value(db_.dsn(),
                        "SELECT count(*) FROM webhook_event_log WHERE webhook_key = '" + key + "'");
@@ -665,9 +673,9 @@ class Pipelining : public ProtocolAbuse {
 TEST_F(Pipelining, RequestsInOneWriteAreAllAnsweredInOrderEachWithARow) {
   RawConnection conn(port());
   ASSERT_TRUE(conn.connected());
-  conn.send_bytes(post("/webhooks/" + root_key_ + "/delay/300", "{\"n\":1}") +
-                  post("/webhooks/wh_no_such_trigger_0123456789ab", "{\"n\":2}") +
-                  post("/webhooks/" + root_key_ + "/echo", "{\"n\":3}"));
+  conn.send_bytes(keep_alive_post("/webhooks/" + root_key_ + "/delay/300", "{\"n\":1}") +
+                  keep_alive_post("/webhooks/wh_no_such_trigger_0123456789ab", "{\"n\":2}") +
+                  keep_alive_post("/webhooks/" + root_key_ + "/echo", "{\"n\":3}"));
   const auto first = conn.read_response();
   const auto second = conn.read_response();
   const auto third = conn.read_response();
@@ -690,8 +698,8 @@ TEST_F(Pipelining, RequestsInOneWriteAreAllAnsweredInOrderEachWithARow) {
 TEST_F(Pipelining, RequestsSplitAcrossWritesChunkedOnesAndEmptyLinesBetween) {
   RawConnection conn(port());
   ASSERT_TRUE(conn.connected());
-  const std::string second = post("/webhooks/" + root_key_ + "/echo", "second");
-  conn.send_bytes(post("/webhooks/" + root_key_ + "/echo", "first") + "\r\n" +
+  const std::string second = keep_alive_post("/webhooks/" + root_key_ + "/echo", "second");
+  conn.send_bytes(keep_alive_post("/webhooks/" + root_key_ + "/echo", "first") + "\r\n" +
                   second.substr(0, 20));
   std::this_thread::sleep_for(milliseconds(100));
   conn.send_bytes(second.substr(20, 30));
@@ -699,7 +707,7 @@ TEST_F(Pipelining, RequestsSplitAcrossWritesChunkedOnesAndEmptyLinesBetween) {
   conn.send_bytes(second.substr(50) +
                   post_head("/webhooks/" + root_key_ + "/echo",
                             "Transfer-Encoding: chunked\r\n\r\n3\r\nthi\r\n2\r\nrd\r\n0\r\n\r\n") +
-                  post("/webhooks/" + root_key_ + "/echo", "fourth"));
+                  keep_alive_post("/webhooks/" + root_key_ + "/echo", "fourth"));
   std::vector<std::string> bodies;
   for (int i = 0; i < 4; ++i) {
     const auto a = conn.read_response();
@@ -718,7 +726,7 @@ TEST_F(Pipelining, NothingAfterARequestThatClosesTheConnectionIsRead) {
   conn.send_bytes("POST /webhooks/" + root_key_ +
                   "/echo HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n"
                   "Content-Length: 7\r\n\r\nclosing" +
-                  post("/webhooks/" + root_key_ + "/echo", "ignored"));
+                  keep_alive_post("/webhooks/" + root_key_ + "/echo", "ignored"));
   const auto a = conn.read_response();
   EXPECT_EQ(a.status, 200) << a.head;
   EXPECT_EQ(a.body, "closing");
@@ -735,9 +743,9 @@ TEST_F(Pipelining, NothingAfterARequestThatClosesTheConnectionIsRead) {
 TEST_F(Pipelining, AConnectionWithThirtyTwoRequestsAwaitingAnswersTakesNoMore) {
   RawConnection conn(port());
   ASSERT_TRUE(conn.connected());
-  std::string requests = post("/webhooks/" + root_key_ + "/delay/500", "0");
+  std::string requests = keep_alive_post("/webhooks/" + root_key_ + "/delay/500", "0");
   for (int i = 1; i < 40; ++i) {
-    requests += post("/webhooks/" + root_key_ + "/echo", std::to_string(i));
+    requests += keep_alive_post("/webhooks/" + root_key_ + "/echo", std::to_string(i));
   }
   conn.send_bytes(requests);
   const auto first = conn.read_response();
@@ -761,8 +769,8 @@ TEST_F(Pipelining, AConnectionWithThirtyTwoRequestsAwaitingAnswersTakesNoMore) {
 TEST_F(Pipelining, ALibraryErrorBehindAnAwaitedAnswerEndsTheConnectionAfterIt) {
   RawConnection conn(port());
   ASSERT_TRUE(conn.connected());
-  conn.send_bytes(post("/webhooks/" + root_key_ + "/delay/300", "{}") + "BREW /webhooks/" +
-                  root_key_ + " HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+  conn.send_bytes(keep_alive_post("/webhooks/" + root_key_ + "/delay/300", "{}") +
+                  "BREW /webhooks/" + root_key_ + " HTTP/1.1\r\nHost: gw.test\r\n\r\n");
   const auto a = conn.read_response();
   EXPECT_EQ(a.status, 200) << a.head << a.body;
   EXPECT_EQ(a.body, "{\"ok\":true}");
@@ -800,12 +808,8 @@ TEST(PipeliningKeepAlive, AConnectionIsNotIdleWhileAPipelinedRequestAwaitsItsAns
   ASSERT_TRUE(gateway.start()) << gateway.log();
   RawConnection conn(gateway.ingress_port());
   ASSERT_TRUE(conn.connected());
-  auto post = [&](const std::string& suffix, const std::string& body) {
-    return "POST /webhooks/" + key + suffix +
-           " HTTP/1.1\r\nHost: gw.test\r\nConnection: keep-alive\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  };
-  conn.send_bytes(post("/echo", "quick") + post("/delay/900", "{}"));
+  conn.send_bytes(keep_alive_post("/webhooks/" + key + "/echo", "quick") +
+                  keep_alive_post("/webhooks/" + key + "/delay/900", "{}"));
   const auto first = conn.read_response();
   EXPECT_EQ(first.body, "quick") << first.head;
   const auto second = conn.read_response(3000);
