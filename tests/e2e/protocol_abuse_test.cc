@@ -763,6 +763,44 @@ TEST_F(Pipelining, AConnectionWithThirtyTwoRequestsAwaitingAnswersTakesNoMore) {
   EXPECT_EQ(rows_of_key(root_key_), "32");
 }
 
+// Quick pipelined requests on several connections at once: their answers come from both
+// forwarder threads, often while the answer before them is being written, and still leave in
+// the order of the requests, every one of them, each with its row.
+TEST_F(Pipelining, QuickRequestsOnManyConnectionsAreAnsweredInOrder) {
+  constexpr int kConnections = 16;
+  constexpr int kRequests = 24;
+  std::vector<std::string> failures(kConnections);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kConnections; ++c) {
+    clients.emplace_back([&, c] {
+      RawConnection conn(port());
+      if (!conn.connected()) {
+        failures[c] = "not connected";
+        return;
+      }
+      std::string requests;
+      for (int i = 0; i < kRequests; ++i) {
+        requests += keep_alive_post("/webhooks/" + root_key_ + "/echo",
+                                    std::to_string(c) + "-" + std::to_string(i));
+      }
+      conn.send_bytes(requests);
+      for (int i = 0; i < kRequests && failures[c].empty(); ++i) {
+        const auto a = conn.read_response();
+        const std::string want = std::to_string(c) + "-" + std::to_string(i);
+        if (a.status != 200 || a.body != want) {
+          failures[c] = "answer " + std::to_string(i) + ": " + std::to_string(a.status) + " " +
+                        a.body + " (want " + want + ")";
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int c = 0; c < kConnections; ++c) EXPECT_EQ(failures[c], "") << "connection " << c;
+  const std::string all = std::to_string(kConnections * kRequests);
+  EXPECT_TRUE(wait_for([&] { return rows_of_key(root_key_) == all; }, milliseconds(5000)))
+      << rows_of_key(root_key_) << " rows, want " << all;
+}
+
 // Bytes the library refuses (here an unknown method: a text 400 of its own) behind a request still
 // awaiting its answer: that 400 would overtake the answer, so the connection ends after the
 // answer instead (RFC 9112 §9.6 lets a server close; the client retries what went unanswered).
