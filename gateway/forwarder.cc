@@ -734,6 +734,11 @@ void Forwarder::start() {
 }
 
 void Forwarder::submit(UpstreamRequest request, Callback done) {
+  // Before the bound: while stop() waits for the requests in flight, the forwarder is full as
+  // well as stopping, and stopping is what the caller should hear.
+  if (stopping_.load(std::memory_order_acquire)) {
+    return Impl::finish(done, Impl::inline_result(Kind::kShuttingDown, "forwarder stopping"));
+  }
   Impl& loop = *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
   // The bound is over all loops; concurrent submits may each pass it before any is counted,
   // so it can be exceeded by at most the number of submitting threads.
@@ -744,6 +749,7 @@ void Forwarder::submit(UpstreamRequest request, Callback done) {
 }
 
 void Forwarder::stop() {
+  stopping_.store(true, std::memory_order_release);
   for (auto& loop : loops_) loop->stop();
 }
 

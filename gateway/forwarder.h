@@ -85,6 +85,7 @@ class Forwarder {
   struct Impl;  // one event loop
   std::vector<std::unique_ptr<Impl>> loops_;
   std::atomic<std::size_t> next_loop_{0};
+  std::atomic<bool> stopping_{false};  // stop() has begun
   std::size_t max_in_flight_ = 0;
 };
 

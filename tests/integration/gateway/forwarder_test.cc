@@ -15,6 +15,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -410,6 +411,31 @@ TEST_P(ForwarderTest, OverMaxInFlightIsBusyInline) {
     });
     EXPECT_TRUE(called);
     EXPECT_EQ(f.in_flight(), 1u);
+    EXPECT_EQ(first.get().kind, Kind::kOk);
+  }
+}
+
+// While stop() waits for a request in flight the forwarder is also full: a request then is
+// refused as shutting down, not as busy (the log tells a drain from an overload).
+TEST_P(ForwarderTest, StoppingWhileFullIsShuttingDownNotBusy) {
+  int sent = 0;
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    ForwarderOptions o = options();
+    o.threads = threads;
+    o.max_in_flight = 1;
+    Forwarder f(o);
+    f.start();
+    auto first = submit(f, make_request("POST", upstream_.url("/delay/800")));
+    ASSERT_TRUE(upstream_.wait_for_requests(++sent, 2s));
+    std::thread stopper([&] { f.stop(); });
+    std::this_thread::sleep_for(200ms);
+    std::optional<Kind> kind;
+    f.submit(make_request("POST", upstream_.url("/")), [&](UpstreamResult r) { kind = r.kind; });
+    EXPECT_EQ(f.in_flight(), 1u) << "the first request should still be in flight";
+    stopper.join();
+    ASSERT_TRUE(kind.has_value()) << "not answered inline";
+    EXPECT_EQ(*kind, Kind::kShuttingDown);
     EXPECT_EQ(first.get().kind, Kind::kOk);
   }
 }
