@@ -81,8 +81,8 @@ class PistacheIngressHandler final : public http::BoundedHeadHandler {
   std::size_t unanswered(const std::shared_ptr<Tcp::Peer>& peer) override {
     return ReplyPath::unanswered(*peer, metrics_);
   }
-  void close_after_answers(const std::shared_ptr<Tcp::Peer>& peer) override {
-    ReplyPath::close_after_answers(*peer, metrics_);
+  bool close_after_answers(const std::shared_ptr<Tcp::Peer>& peer) override {
+    return ReplyPath::close_after_answers(*peer, metrics_);
   }
 
   std::shared_ptr<const Ingress> ingress_;

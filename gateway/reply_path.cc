@@ -70,11 +70,13 @@ class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
     return static_cast<std::size_t>(issued_ - written_);
   }
 
-  /// The connection ends after the answer of the last place given so far; only while that
-  /// answer has not been written yet.
-  void close_after_answers() {
+  /// The connection ends after the answer of the last place given so far, when that answer
+  /// has not been written yet (true); false when it has.
+  bool close_after_answers() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (issued_ > written_) close_after_ = issued_ - 1;
+    if (issued_ == written_) return false;
+    close_after_ = issued_ - 1;
+    return true;
   }
 
   /// Sends `wire` (a whole response) from any thread, once every earlier place has had its
@@ -164,8 +166,8 @@ std::size_t ReplyPath::unanswered(Tcp::Peer& peer, Metrics* metrics) {
   return ReplySocket::of(peer, metrics)->unanswered();
 }
 
-void ReplyPath::close_after_answers(Tcp::Peer& peer, Metrics* metrics) {
-  ReplySocket::of(peer, metrics)->close_after_answers();
+bool ReplyPath::close_after_answers(Tcp::Peer& peer, Metrics* metrics) {
+  return ReplySocket::of(peer, metrics)->close_after_answers();
 }
 
 void ReplyPath::send(int status, const policy::HeaderList& headers, std::string_view body) const {

@@ -26,9 +26,7 @@ struct BoundedHeadHandler::ConnectionState {
 
 std::size_t BoundedHeadHandler::unanswered(const std::shared_ptr<Peer>&) { return 0; }
 
-void BoundedHeadHandler::close_after_answers(const std::shared_ptr<Peer>& peer) {
-  ::shutdown(peer->fd(), SHUT_RDWR);
-}
+bool BoundedHeadHandler::close_after_answers(const std::shared_ptr<Peer>&) { return false; }
 
 void BoundedHeadHandler::onInput(const char* buffer, size_t len,
                                  const std::shared_ptr<Peer>& peer) {
@@ -46,9 +44,8 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
   auto answer_error = [&](Code code, const std::string& reason) {
     const Version version = request.version();
     restart();
-    if (unanswered(peer) > 0) {
+    if (close_after_answers(peer)) {
       state.closing = true;
-      close_after_answers(peer);
       return;
     }
     ResponseWriter response(version, transport(), this, peer);
@@ -73,9 +70,8 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
         if (head_over_cap(state, *parser)) {
           restart();
           state.closing = true;
-          if (unanswered(peer) > 0) {
+          if (close_after_answers(peer)) {
             on_oversized_head();
-            close_after_answers(peer);
           } else {
             refuse(peer);
           }
@@ -98,10 +94,10 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
       const bool known = length && *length > before && *length <= state.fed;
       const std::size_t next = known ? pos + (*length - before) : data.size();
 
-      if (unanswered(peer) >= kMaxUnanswered) {
+      // (When every answer went out meanwhile, the request is taken after all.)
+      if (unanswered(peer) >= kMaxUnanswered && close_after_answers(peer)) {
         restart();
         state.closing = true;
-        close_after_answers(peer);
         return;
       }
       ResponseWriter response(request.version(), transport(), this, peer);

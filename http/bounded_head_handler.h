@@ -39,10 +39,13 @@ class BoundedHeadHandler : public Pistache::Http::Handler {
   /// the reactor thread. The default suits a handler that answers inside onRequest().
   virtual std::size_t unanswered(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 
-  /// Ends the connection once the unanswered() requests have their answers; on the reactor
-  /// thread, only while there are some. Used instead of a library error answer, which would
-  /// overtake them, and when the client is kMaxUnanswered requests ahead.
-  virtual void close_after_answers(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+  /// Ends the connection once the unanswered() requests have their answers, and says so; false
+  /// (nothing done) when none awaits an answer any more. On the reactor thread. Used instead of
+  /// a library error answer, which would overtake them, and when the client is kMaxUnanswered
+  /// requests ahead. One call, so that an answer written in between cannot leave the connection
+  /// open with nothing more read from it. The default suits a handler that answers inside
+  /// onRequest(): false.
+  virtual bool close_after_answers(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 
   /// Pipelined requests a connection may have awaiting answers at once.
   static constexpr std::size_t kMaxUnanswered = 32;
