@@ -399,9 +399,25 @@ soak() {
   done
   wait "$bg_pid" || true
   bg_pid=""
-  soak_result="$(printf '%s\n' "${samples[@]}" | awk 'NR==1{f=$1} {l=$1; if ($1>m) m=$1}
-    END {printf "VmRSS over %d samples: first %d KiB, last %d KiB, max %d KiB (growth %+d KiB)",
-         NR, f, l, m, l-f}')"
+  # The first sample is taken as the load starts; single samples jump with the audit queue
+  # (PostgreSQL pausing for a checkpoint). Flat means the median of the second half of the
+  # samples after the first is within 10 % of the first half's.
+  soak_result="$(printf '%s\n' "${samples[@]}" | awk '
+    function median(a, lo, hi,   n, i, j, t, b) {
+      n = 0; for (i = lo; i <= hi; i++) b[++n] = a[i]
+      for (i = 2; i <= n; i++) { t = b[i]; for (j = i - 1; j >= 1 && b[j] > t; j--) b[j + 1] = b[j]; b[j + 1] = t }
+      return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+    }
+    {v[NR] = $1; if ($1 > m) m = $1}
+    END {
+      printf "VmRSS over %d samples: first %d KiB, last %d KiB, max %d KiB (growth %+d KiB)",
+             NR, v[1], v[NR], m, v[NR] - v[1]
+      if (NR >= 5) {
+        h = int((NR - 1) / 2); a = median(v, 2, 1 + h); b = median(v, NR - h + 1, NR)
+        printf "; median of samples 2-%d %d KiB, of the last %d %d KiB (%+.1f %%: %s)",
+               1 + h, a, h, b, 100 * (b - a) / a, (b - a <= 0.1 * a && a - b <= 0.1 * a) ? "flat" : "NOT flat"
+      }
+    }')"
   soak_result+=", $(awk '/Requests\/sec/ {print $2 " rps"}' "$run/soak.out")"
   log "soak: $soak_result"
 }
