@@ -91,6 +91,16 @@ class ForwarderTest : public ::testing::TestWithParam<bool> {
     return o;
   }
 
+  // A started forwarder with `threads` loops that takes one request at a time.
+  static std::unique_ptr<Forwarder> one_at_a_time(int threads) {
+    ForwarderOptions o = options();
+    o.threads = threads;
+    o.max_in_flight = 1;
+    auto f = std::make_unique<Forwarder>(o);
+    f->start();
+    return f;
+  }
+
   UpstreamServer upstream_;
   std::unique_ptr<Forwarder> forwarder_;
 };
@@ -398,11 +408,8 @@ TEST_P(ForwarderTest, SubmitAfterStopIsShuttingDownInline) {
 TEST_P(ForwarderTest, OverMaxInFlightIsBusyInline) {
   for (int threads : {1, 2}) {
     SCOPED_TRACE("threads " + std::to_string(threads));
-    ForwarderOptions o = options();
-    o.threads = threads;
-    o.max_in_flight = 1;
-    Forwarder f(o);
-    f.start();
+    auto forwarder = one_at_a_time(threads);
+    Forwarder& f = *forwarder;
     auto first = submit(f, make_request("POST", upstream_.url("/delay/200")));
     bool called = false;
     f.submit(make_request("POST", upstream_.url("/")), [&](UpstreamResult r) {
@@ -421,11 +428,8 @@ TEST_P(ForwarderTest, StoppingWhileFullIsShuttingDownNotBusy) {
   int sent = 0;
   for (int threads : {1, 2}) {
     SCOPED_TRACE("threads " + std::to_string(threads));
-    ForwarderOptions o = options();
-    o.threads = threads;
-    o.max_in_flight = 1;
-    Forwarder f(o);
-    f.start();
+    auto forwarder = one_at_a_time(threads);
+    Forwarder& f = *forwarder;
     auto first = submit(f, make_request("POST", upstream_.url("/delay/800")));
     ASSERT_TRUE(upstream_.wait_for_requests(++sent, 2s));
     std::thread stopper([&] { f.stop(); });
