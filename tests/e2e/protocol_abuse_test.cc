@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "policy/signature.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gateway_process.h"
 #include "tests/support/http_client.h"
@@ -799,6 +800,57 @@ TEST_F(Pipelining, QuickRequestsOnManyConnectionsAreAnsweredInOrder) {
   const std::string all = std::to_string(kConnections * kRequests);
   EXPECT_TRUE(wait_for([&] { return rows_of_key(root_key_) == all; }, milliseconds(5000)))
       << rows_of_key(root_key_) << " rows, want " << all;
+}
+
+// Through the whole chain: each request waits for the Redis rate limit, so a refused one is
+// answered from the Redis pipeline's thread and a forwarded one from a forwarder thread; the
+// answers still leave in the order of the requests, and the last one's Connection: close ends
+// the connection after its answer.
+TEST_F(Pipelining, RequestsThroughTheRateLimitAndSignatureCheckAreAnsweredInOrder) {
+  const std::string secret = "pipelined-secret";
+  auto spec = basic_trigger("pipelined-chain", upstream_.url(""));
+  spec.policy.rate_limit.enabled = true;
+  spec.policy.rate_limit.requests = 1000;
+  spec.policy.hmac.enabled = true;
+  spec.policy.hmac.scheme = policy::SignatureScheme::kGithub;
+  const std::string key = insert_trigger(db_.dsn(), spec, secret).spec.key;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return http_request("POST", gateway_->ingress_url("/webhooks/" + key), {}, "{}", 3000)
+                   .status == 401;
+      },
+      milliseconds(5000)))
+      << "the gateway did not load the trigger";
+  auto signed_post = [&](const std::string& path, const std::string& body) {
+    return keep_alive_post_head("/webhooks/" + key + path,
+                                "X-Hub-Signature-256: sha256=" +
+                                    policy::hmac_hex(policy::HmacAlgorithm::kSha256, secret, body) +
+                                    "\r\nContent-Length: " + std::to_string(body.size()) +
+                                    "\r\n\r\n" + body);
+  };
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  conn.send_bytes(signed_post("/delay/200", "{\"n\":1}") +
+                  keep_alive_post("/webhooks/" + key + "/echo", "{\"n\":2}") +
+                  signed_post("/echo", "{\"n\":3}") + "POST /webhooks/" + key +
+                  "/echo HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n"
+                  "Content-Length: 0\r\n\r\n");
+  const auto first = conn.read_response();
+  const auto second = conn.read_response();
+  const auto third = conn.read_response();
+  const auto fourth = conn.read_response();
+  EXPECT_EQ(first.status, 200) << first.head;
+  EXPECT_EQ(first.body, "{\"ok\":true}");
+  EXPECT_EQ(second.status, 401) << second.head;
+  EXPECT_EQ(second.error(), "signature_missing");
+  EXPECT_EQ(third.status, 200) << third.head;
+  EXPECT_EQ(third.body, "{\"n\":3}");
+  EXPECT_EQ(fourth.status, 401) << fourth.head;
+  EXPECT_TRUE(conn.wait_closed(2000)) << "still open after the answer to Connection: close";
+  EXPECT_EQ(row_of(first)["outcome"], "forwarded");
+  EXPECT_EQ(row_of(second)["outcome"], "signature_missing");
+  EXPECT_EQ(row_of(third)["outcome"], "forwarded");
+  EXPECT_EQ(row_of(fourth)["outcome"], "signature_missing");
 }
 
 // Bytes the library refuses (here an unknown method: a text 400 of its own) behind a request still
