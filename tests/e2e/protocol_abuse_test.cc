@@ -660,6 +660,32 @@ class Pipelining : public ProtocolAbuse {
     ProtocolAbuse::SetUp();
   }
 
+  // What one answer should be: its status, its body (when not empty) or its JSON error code
+  // (when not empty), and its log row's outcome.
+  struct Expected {
+    int status;
+    std::string outcome;
+    std::string body;
+    std::string error;
+  };
+
+  // Reads one answer per expectation, in order, and checks each.
+  void expect_answers(RawConnection& conn, const std::vector<Expected>& expected) {
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      SCOPED_TRACE("answer " + std::to_string(i + 1));
+      const auto a = conn.read_response();
+      const Expected& e = expected[i];
+      EXPECT_EQ(a.status, e.status) << a.head;
+      if (!e.body.empty()) {
+        EXPECT_EQ(a.body, e.body);
+      }
+      if (!e.error.empty()) {
+        EXPECT_EQ(a.error(), e.error);
+      }
+      EXPECT_EQ(row_of(a)["outcome"], e.outcome);
+    }
+  }
+
   std::string rows_of_key(const std::string& key) {
     return query_value(db_.dsn(),
                        "SELECT count(*) FROM webhook_event_log WHERE webhook_key = '" + key + "'");
@@ -677,18 +703,9 @@ TEST_F(Pipelining, RequestsInOneWriteAreAllAnsweredInOrderEachWithARow) {
   conn.send_bytes(keep_alive_post("/webhooks/" + root_key_ + "/delay/300", "{\"n\":1}") +
                   keep_alive_post("/webhooks/wh_no_such_trigger_0123456789ab", "{\"n\":2}") +
                   keep_alive_post("/webhooks/" + root_key_ + "/echo", "{\"n\":3}"));
-  const auto first = conn.read_response();
-  const auto second = conn.read_response();
-  const auto third = conn.read_response();
-  EXPECT_EQ(first.status, 200) << first.head;
-  EXPECT_EQ(first.body, "{\"ok\":true}");
-  EXPECT_EQ(second.status, 404) << second.head;
-  EXPECT_EQ(second.error(), "not_found");
-  EXPECT_EQ(third.status, 200) << third.head;
-  EXPECT_EQ(third.body, "{\"n\":3}");
-  EXPECT_EQ(row_of(first)["outcome"], "forwarded");
-  EXPECT_EQ(row_of(second)["outcome"], "not_found");
-  EXPECT_EQ(row_of(third)["outcome"], "forwarded");
+  expect_answers(conn, {{200, "forwarded", "{\"ok\":true}", ""},
+                        {404, "not_found", "", "not_found"},
+                        {200, "forwarded", "{\"n\":3}", ""}});
   EXPECT_EQ(upstream_.request_count(), 2u);
   EXPECT_FALSE(conn.closed_now());
 }
@@ -835,22 +852,11 @@ TEST_F(Pipelining, RequestsThroughTheRateLimitAndSignatureCheckAreAnsweredInOrde
                   signed_post("/echo", "{\"n\":3}") + "POST /webhooks/" + key +
                   "/echo HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n"
                   "Content-Length: 0\r\n\r\n");
-  const auto first = conn.read_response();
-  const auto second = conn.read_response();
-  const auto third = conn.read_response();
-  const auto fourth = conn.read_response();
-  EXPECT_EQ(first.status, 200) << first.head;
-  EXPECT_EQ(first.body, "{\"ok\":true}");
-  EXPECT_EQ(second.status, 401) << second.head;
-  EXPECT_EQ(second.error(), "signature_missing");
-  EXPECT_EQ(third.status, 200) << third.head;
-  EXPECT_EQ(third.body, "{\"n\":3}");
-  EXPECT_EQ(fourth.status, 401) << fourth.head;
+  expect_answers(conn, {{200, "forwarded", "{\"ok\":true}", ""},
+                        {401, "signature_missing", "", "signature_missing"},
+                        {200, "forwarded", "{\"n\":3}", ""},
+                        {401, "signature_missing", "", "signature_missing"}});
   EXPECT_TRUE(conn.wait_closed(2000)) << "still open after the answer to Connection: close";
-  EXPECT_EQ(row_of(first)["outcome"], "forwarded");
-  EXPECT_EQ(row_of(second)["outcome"], "signature_missing");
-  EXPECT_EQ(row_of(third)["outcome"], "forwarded");
-  EXPECT_EQ(row_of(fourth)["outcome"], "signature_missing");
 }
 
 // Bytes the library refuses (here an unknown method: a text 400 of its own) behind a request still
