@@ -78,11 +78,8 @@ class PistacheIngressHandler final : public http::BoundedHeadHandler {
   }
 
   // Answers leave from the forwarder's threads; ReplyPath keeps them in request order.
-  std::size_t unanswered(const std::shared_ptr<Tcp::Peer>& peer) override {
-    return ReplyPath::unanswered(*peer, metrics_);
-  }
-  bool close_after_answers(const std::shared_ptr<Tcp::Peer>& peer) override {
-    return ReplyPath::close_after_answers(*peer, metrics_);
+  bool close_after_answers(const std::shared_ptr<Tcp::Peer>& peer, std::size_t at_least) override {
+    return ReplyPath::close_after_answers(*peer, at_least, metrics_);
   }
 
   std::shared_ptr<const Ingress> ingress_;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -64,17 +65,11 @@ class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
     return issued_++;
   }
 
-  /// Requests whose answers have not been written (or queued) yet.
-  std::size_t unanswered() {
+  /// The connection ends after the answer of the last place given so far, when at least
+  /// `at_least` (>= 1) places have answers not yet written (true); false otherwise.
+  bool close_after_answers(std::size_t at_least) {
     std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<std::size_t>(issued_ - written_);
-  }
-
-  /// The connection ends after the answer of the last place given so far, when that answer
-  /// has not been written yet (true); false when it has.
-  bool close_after_answers() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (issued_ == written_) return false;
+    if (issued_ - written_ < std::max<std::uint64_t>(at_least, 1)) return false;
     close_after_ = issued_ - 1;
     return true;
   }
@@ -162,12 +157,8 @@ ReplyPath ReplyPath::of(const Http::Request& request, Http::ResponseWriter& resp
   return path;
 }
 
-std::size_t ReplyPath::unanswered(Tcp::Peer& peer, Metrics* metrics) {
-  return ReplySocket::of(peer, metrics)->unanswered();
-}
-
-bool ReplyPath::close_after_answers(Tcp::Peer& peer, Metrics* metrics) {
-  return ReplySocket::of(peer, metrics)->close_after_answers();
+bool ReplyPath::close_after_answers(Tcp::Peer& peer, std::size_t at_least, Metrics* metrics) {
+  return ReplySocket::of(peer, metrics)->close_after_answers(at_least);
 }
 
 void ReplyPath::send(int status, const policy::HeaderList& headers, std::string_view body) const {

@@ -33,13 +33,11 @@ class ReplyPath {
   static ReplyPath of(const Pistache::Http::Request& request,
                       Pistache::Http::ResponseWriter& response, Metrics* metrics);
 
-  /// Requests of `peer`'s connection whose answers have not been written (or queued) yet; on
-  /// the reactor thread.
-  static std::size_t unanswered(Pistache::Tcp::Peer& peer, Metrics* metrics);
-  /// Ends `peer`'s connection after the answer of its last request so far and returns true;
-  /// false, doing nothing, when every answer has been written (or queued) already. On the
-  /// reactor thread.
-  static bool close_after_answers(Pistache::Tcp::Peer& peer, Metrics* metrics);
+  /// When at least `at_least` (>= 1) requests of `peer`'s connection have answers not yet
+  /// written (or queued), ends the connection after the answer of its last request so far and
+  /// returns true; otherwise does nothing and returns false. On the reactor thread.
+  static bool close_after_answers(Pistache::Tcp::Peer& peer, std::size_t at_least,
+                                  Metrics* metrics);
 
   /// Writes one whole HTTP/1.x response (http1::write_response): "Connection: close" and the
   /// end of the connection after it when the request asked for that (or was HTTP/1.0 without

@@ -24,9 +24,9 @@ struct BoundedHeadHandler::ConnectionState {
   bool closing = false;  // nothing more is read on this connection
 };
 
-std::size_t BoundedHeadHandler::unanswered(const std::shared_ptr<Peer>&) { return 0; }
-
-bool BoundedHeadHandler::close_after_answers(const std::shared_ptr<Peer>&) { return false; }
+bool BoundedHeadHandler::close_after_answers(const std::shared_ptr<Peer>&, std::size_t) {
+  return false;
+}
 
 void BoundedHeadHandler::onInput(const char* buffer, size_t len,
                                  const std::shared_ptr<Peer>& peer) {
@@ -44,7 +44,7 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
   auto answer_error = [&](Code code, const std::string& reason) {
     const Version version = request.version();
     restart();
-    if (close_after_answers(peer)) {
+    if (close_after_answers(peer, 1)) {
       state.closing = true;
       return;
     }
@@ -70,7 +70,7 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
         if (head_over_cap(state, *parser)) {
           restart();
           state.closing = true;
-          if (close_after_answers(peer)) {
+          if (close_after_answers(peer, 1)) {
             on_oversized_head();
           } else {
             refuse(peer);
@@ -94,8 +94,7 @@ void BoundedHeadHandler::onInput(const char* buffer, size_t len,
       const bool known = length && *length > before && *length <= state.fed;
       const std::size_t next = known ? pos + (*length - before) : data.size();
 
-      // (When every answer went out meanwhile, the request is taken after all.)
-      if (unanswered(peer) >= kMaxUnanswered && close_after_answers(peer)) {
+      if (close_after_answers(peer, kMaxUnanswered)) {
         restart();
         state.closing = true;
         return;

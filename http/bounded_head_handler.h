@@ -20,7 +20,7 @@ namespace hookguard::http {
 /// request sent before the first was answered (HTTP/1.1 pipelining) got neither an answer nor a
 /// log row. Here the bytes after a request (http::request_length) are parsed as the next one at
 /// once; a handler that answers later, from other threads, keeps the answers in the order of the
-/// requests (unanswered(), close_after_answers()). A connection with kMaxUnanswered requests
+/// requests (close_after_answers()). A connection with kMaxUnanswered requests
 /// awaiting answers takes no more: it ends after those answers. After a request that closes
 /// the connection, nothing more is read.
 ///
@@ -35,17 +35,15 @@ class BoundedHeadHandler : public Pistache::Http::Handler {
   /// Runs on the reactor thread for each refused request, before the answer is written.
   virtual void on_oversized_head() {}
 
-  /// Requests of this connection whose answers have not been handed over for writing yet; on
-  /// the reactor thread. The default suits a handler that answers inside onRequest().
-  virtual std::size_t unanswered(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
-
-  /// Ends the connection once the unanswered() requests have their answers, and says so; false
-  /// (nothing done) when none awaits an answer any more. On the reactor thread. Used instead of
-  /// a library error answer, which would overtake them, and when the client is kMaxUnanswered
-  /// requests ahead. One call, so that an answer written in between cannot leave the connection
-  /// open with nothing more read from it. The default suits a handler that answers inside
-  /// onRequest(): false.
-  virtual bool close_after_answers(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+  /// When at least `at_least` (>= 1) requests of this connection await answers not yet handed
+  /// over for writing, ends the connection once they have them and returns true; otherwise
+  /// does nothing and returns false. On the reactor thread. Used instead of a library error
+  /// answer, which would overtake awaited answers (at_least 1), and to take no more from a
+  /// client kMaxUnanswered requests ahead. Count and decision are one call, so that an answer
+  /// written in between cannot leave the connection open with nothing more read from it. The
+  /// default suits a handler that answers inside onRequest(): false.
+  virtual bool close_after_answers(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+                                   std::size_t at_least);
 
   /// Pipelined requests a connection may have awaiting answers at once.
   static constexpr std::size_t kMaxUnanswered = 32;

@@ -23,9 +23,11 @@ using hookguard::testing::raw_exchange;
 
 // What the handler reports, shared by the clones Pistache makes for its reactors.
 struct Script {
-  std::atomic<std::size_t> unanswered{0};
-  std::atomic<bool> will_close{false};  // what close_after_answers() returns
-  std::atomic<int> close_calls{0};
+  std::atomic<std::size_t> awaiting{0};  // requests whose answers are not out yet
+  // Those answers go out just before close_after_answers() looks: it declines to close.
+  std::atomic<bool> out_meanwhile{false};
+  std::atomic<int> asked{0};   // close_after_answers() calls
+  std::atomic<int> closes{0};  // ... that ended the connection
   std::atomic<int> requests{0};
 };
 
@@ -42,12 +44,11 @@ class ScriptedHandler final : public hookguard::http::BoundedHeadHandler {
   }
 
  protected:
-  std::size_t unanswered(const std::shared_ptr<Tcp::Peer>&) override {
-    return script_->unanswered.load();
-  }
-  bool close_after_answers(const std::shared_ptr<Tcp::Peer>&) override {
-    script_->close_calls.fetch_add(1);
-    return script_->will_close.load();
+  bool close_after_answers(const std::shared_ptr<Tcp::Peer>&, std::size_t at_least) override {
+    script_->asked.fetch_add(1);
+    if (script_->awaiting.load() < at_least || script_->out_meanwhile.load()) return false;
+    script_->closes.fetch_add(1);
+    return true;
   }
 
  private:
@@ -70,6 +71,11 @@ class BoundedHeadHandlerTest : public ::testing::Test {
   }
   void TearDown() override { endpoint_->shutdown(); }
 
+  void awaiting(std::size_t requests, bool out_meanwhile) {
+    script_->awaiting = requests;
+    script_->out_meanwhile = out_meanwhile;
+  }
+
   std::string exchange(const std::string& raw, int timeout_ms = 1000) {
     return raw_exchange("127.0.0.1", port_, raw, timeout_ms);
   }
@@ -85,44 +91,39 @@ const std::string kGet = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n
 // The answers it was told await went out before it asked to close after them: the library's
 // own error answer is then in order, and is sent, instead of a connection nobody reads or ends.
 TEST_F(BoundedHeadHandlerTest, ALibraryErrorIsAnsweredWhenTheAwaitedAnswersWentOutMeanwhile) {
-  script_->unanswered = 1;
-  script_->will_close = false;
+  awaiting(1, /*out_meanwhile=*/true);
   const std::string got = exchange(kBadRequest);
   EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 400") << got;
-  EXPECT_EQ(script_->close_calls.load(), 1);
+  EXPECT_EQ(script_->asked.load(), 1);
 }
 
 // While answers await, the library's error answer would overtake them: none is written (ending
 // the connection after them is the handler's part).
 TEST_F(BoundedHeadHandlerTest, ALibraryErrorIsNotAnsweredWhileAnswersAwait) {
-  script_->unanswered = 1;
-  script_->will_close = true;
+  awaiting(1, /*out_meanwhile=*/false);
   EXPECT_EQ(exchange(kBadRequest, 500), "");
-  EXPECT_EQ(script_->close_calls.load(), 1);
+  EXPECT_EQ(script_->asked.load(), 1);
 }
 
 // A client kMaxUnanswered requests ahead is not read further, unless those answers have all
 // gone out by the time the connection would be ended: then the request is taken.
 TEST_F(BoundedHeadHandlerTest, TheRequestBeyondTheBoundIsTakenWhenTheAnswersWentOutMeanwhile) {
-  script_->unanswered = 32;
-  script_->will_close = false;
+  awaiting(32, /*out_meanwhile=*/true);
   const std::string got = exchange(kGet);
   EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 200") << got;
   EXPECT_EQ(script_->requests.load(), 1);
 }
 
 TEST_F(BoundedHeadHandlerTest, TheRequestBeyondTheBoundIsNotTakenWhileAnswersAwait) {
-  script_->unanswered = 32;
-  script_->will_close = true;
+  awaiting(32, /*out_meanwhile=*/false);
   EXPECT_EQ(exchange(kGet, 500), "");
   EXPECT_EQ(script_->requests.load(), 0);
-  EXPECT_EQ(script_->close_calls.load(), 1);
+  EXPECT_EQ(script_->asked.load(), 1);
 }
 
 // A head over the cap is refused with 431 when nothing awaits an answer any more.
 TEST_F(BoundedHeadHandlerTest, AnOversizedHeadGets431WhenTheAwaitedAnswersWentOutMeanwhile) {
-  script_->unanswered = 1;
-  script_->will_close = false;
+  awaiting(1, /*out_meanwhile=*/true);
   const std::string head =
       "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(70 * 1024, 'a') + "\r\n\r\n";
   const std::string got = exchange(head);
@@ -130,12 +131,12 @@ TEST_F(BoundedHeadHandlerTest, AnOversizedHeadGets431WhenTheAwaitedAnswersWentOu
   EXPECT_EQ(script_->requests.load(), 0);
 }
 
-// Below the bound the handler is not asked at all.
-TEST_F(BoundedHeadHandlerTest, ARequestBelowTheBoundIsTakenWithoutAsking) {
-  script_->unanswered = 31;
+// Below the bound the request is taken and the connection goes on.
+TEST_F(BoundedHeadHandlerTest, ARequestBelowTheBoundIsTaken) {
+  awaiting(31, /*out_meanwhile=*/false);
   const std::string got = exchange(kGet);
   EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 200") << got;
-  EXPECT_EQ(script_->close_calls.load(), 0);
+  EXPECT_EQ(script_->closes.load(), 0);
 }
 
 }  // namespace
